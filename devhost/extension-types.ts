@@ -1,0 +1,63 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { DatabaseSync } from 'node:sqlite';
+import type { InvocationOutcome, Invoker, RegisteredFunction, RpcBindingInfo } from './core-types.js';
+import type { DevhostLogger } from './logger.js';
+
+/** host.json, as far as the devhost reads it. Unknown keys are kept and ignored. */
+export interface HostJson {
+  version?: string;
+  extensions?: {
+    http?: { routePrefix?: string; maxRequestBodySizeInBytes?: number };
+    durableTask?: {
+      hubName?: string;
+      maxConcurrentActivityFunctions?: number;
+      maxConcurrentOrchestratorFunctions?: number;
+      maxConcurrentEntityFunctions?: number;
+      [key: string]: unknown;
+    };
+    serviceBus?: {
+      maxConcurrentCalls?: number;
+      maxDeliveryCount?: number;
+      [key: string]: unknown;
+    };
+    [key: string]: unknown;
+  };
+  [key: string]: unknown;
+}
+
+/** What the devhost core hands to a trigger extension (durable, service bus, timers). */
+export interface HostServices {
+  db: DatabaseSync;
+  functions: ReadonlyMap<string, RegisteredFunction>;
+  invoke: Invoker;
+  hostJson: HostJson;
+  /** `http://127.0.0.1:<port>`; valid once the server listens (before any extension starts). */
+  baseUrl(): string;
+  logger: DevhostLogger;
+}
+
+/** A trigger extension plugged into the devhost (durable backend, queues, timers). */
+export interface HostExtension {
+  /** Trigger types this extension drives, e.g. `['timerTrigger']`. */
+  readonly triggerTypes: readonly string[];
+  /** Output/input binding types this extension serves, e.g. `['serviceBus']`, `['durableClient']`. */
+  readonly bindingTypes?: readonly string[];
+  /**
+   * `POST /admin/functions/{name}` for a function whose trigger this extension owns; `input` is the
+   * request body's `input` string. Resolves once the work is accepted (not necessarily finished).
+   */
+  invokeFromAdmin?(fn: RegisteredFunction, input: string | undefined): Promise<void>;
+  /** Called after every successful invocation so the extension can route its output bindings. */
+  deliverOutputs?(fn: RegisteredFunction, outcome: InvocationOutcome): Promise<void>;
+  /**
+   * Serves the extension's own HTTP routes; resolves true when it handled the request. The core
+   * has already checked the admin key for paths under `/admin/`; other paths are the extension's
+   * to guard.
+   */
+  handleHttp?(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean>;
+  /** Input data for a binding the extension owns (e.g. `durableClient`), as a JSON string. */
+  bindingData?(binding: RpcBindingInfo, fn: RegisteredFunction): string | undefined;
+  start(): Promise<void>;
+  /** Stops taking new work and waits for in-flight invocations to settle. */
+  stop(): Promise<void>;
+}

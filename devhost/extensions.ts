@@ -1,0 +1,7 @@
+import type { HostExtension, HostServices } from './extension-types.js';
+
+/**
+ * The trigger extensions every devhost starts, in start order. Each owns the triggers and
+ * bindings it lists; the core owns HTTP.
+ */
+export const builtInExtensions: readonly ((services: HostServices) => HostExtension)[] = [];

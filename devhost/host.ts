@@ -1,0 +1,276 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import type { DatabaseSync } from 'node:sqlite';
+import { loadApp, type LoadedApp } from './app-loader.js';
+import type { RegisteredFunction } from './core-types.js';
+import type { HostExtension, HostServices } from './extension-types.js';
+import { builtInExtensions } from './extensions.js';
+import { FunctionKeyStore } from './function-keys.js';
+import { setSystemLogSink } from './functions-core-shim.js';
+import { buildHttpRoutes, dispatchHttp, presentedKey, sendStatus, type HttpRoute } from './http-dispatch.js';
+import { createInvoker } from './invoker.js';
+import { createConsoleLogger, type DevhostLogger, type LogLevel } from './logger.js';
+import { openDatabase, type StorageOption } from './storage.js';
+
+export interface DevhostOptions {
+  /** The Functions app folder (its package.json `main` names the entry files). */
+  appDir: string;
+  /** 0 picks a free port. Default 7071, as `func start`. */
+  port?: number;
+  /** `memory`, or a SQLite file. Default `<appDir>/.devhost/devhost.db`. */
+  storage?: StorageOption;
+  logLevel?: LogLevel;
+  logger?: DevhostLogger;
+  /** Request body limit; default FUNCTIONS_REQUEST_BODY_SIZE_LIMIT or 100 MB, as the host. */
+  maxRequestBodyBytes?: number;
+  /** Extensions to start instead of the built-in ones (tests). */
+  extensions?: readonly ((services: HostServices) => HostExtension)[];
+}
+
+export interface Devhost {
+  /** `http://127.0.0.1:<port>` */
+  url: string;
+  port: number;
+  app: LoadedApp;
+  functions: ReadonlyMap<string, RegisteredFunction>;
+  keys: FunctionKeyStore;
+  db: DatabaseSync;
+  extensions: readonly HostExtension[];
+  /** The first extension that is an instance of what `pick` accepts, for tests and tools. */
+  extension<T extends HostExtension>(pick: (e: HostExtension) => e is T): T | undefined;
+  stop(): Promise<void>;
+}
+
+const DEFAULT_BODY_LIMIT = 100 * 1024 * 1024;
+const QUIET_TRIGGERS = new Set(['orchestrationTrigger', 'activityTrigger', 'entityTrigger']);
+
+function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+  const body = Buffer.from(JSON.stringify(value));
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(body.length),
+    ...headers,
+  });
+  res.end(body);
+}
+
+async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8');
+  return text.trim() === '' ? {} : (JSON.parse(text) as unknown);
+}
+
+/** One line per function, like `func start` prints them. */
+export function describeFunctions(functions: Iterable<RegisteredFunction>, routes: readonly HttpRoute[], baseUrl: string): string {
+  const lines: string[] = ['Functions:', ''];
+  for (const fn of functions) {
+    const http = routes.find((r) => r.fn === fn);
+    if (http) {
+      const methods = http.methods.size > 0 ? [...http.methods].join(',') : 'ALL';
+      lines.push(`        ${fn.name}: [${methods}] ${baseUrl}${http.displayRoute} (authLevel=${http.authLevel})`);
+    } else {
+      lines.push(`        ${fn.name}: ${fn.trigger.type}`);
+    }
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+/**
+ * Starts the local Functions host for an app folder on 127.0.0.1. Resolves once the app is
+ * loaded, the server listens and every extension has started; `stop()` closes the server, lets
+ * in-flight work settle, runs `appTerminate` hooks and closes the database.
+ */
+export async function startDevhost(options: DevhostOptions): Promise<Devhost> {
+  const appDir = resolve(options.appDir);
+  const logger = options.logger ?? createConsoleLogger(options.logLevel ?? 'info');
+  setSystemLogSink((_level, _category, message) => logger.debug(`[worker] ${message}`));
+  const app = await loadApp(appDir);
+
+  const storage = options.storage ?? join(appDir, '.devhost', 'devhost.db');
+  const db = openDatabase(storage);
+  const keysFile = storage === 'memory' ? undefined : join(dirname(storage), 'keys.json');
+  const keys = new FunctionKeyStore(keysFile, [...app.functions.keys()]);
+
+  const routePrefixSetting = app.hostJson.extensions?.http?.routePrefix ?? 'api';
+  const prefix = routePrefixSetting.replace(/^\/+|\/+$/g, '') === '' ? '' : `/${routePrefixSetting.replace(/^\/+|\/+$/g, '').toLowerCase()}`;
+  const routes = buildHttpRoutes(app.functions.values(), prefix);
+  const envLimit = Number(process.env['FUNCTIONS_REQUEST_BODY_SIZE_LIMIT']);
+  const maxRequestBodyBytes =
+    options.maxRequestBodyBytes ?? (Number.isFinite(envLimit) && envLimit > 0 ? envLimit : DEFAULT_BODY_LIMIT);
+
+  const extensions: HostExtension[] = [];
+  const invoke = createInvoker({ app, logger, extensions: () => extensions, quietTriggerTypes: QUIET_TRIGGERS });
+  let baseUrl = '';
+  const services: HostServices = {
+    db,
+    functions: app.functions,
+    invoke,
+    hostJson: app.hostJson,
+    baseUrl: () => baseUrl,
+    logger,
+  };
+
+  const dispatchOptions = { routes, prefix, keys, invoke, maxRequestBodyBytes, logger };
+
+  async function handleAdmin(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    if (!keys.authorize('admin', presentedKey(req, url), undefined)) return sendStatus(res, 401);
+    const invokeMatch = /^\/admin\/functions\/([^/]+)\/?$/.exec(url.pathname);
+    if (invokeMatch) {
+      if (req.method !== 'POST') return sendStatus(res, 405, { allow: 'POST' });
+      const name = decodeURIComponent(invokeMatch[1] ?? '');
+      const fn = [...app.functions.values()].find((f) => f.name.toLowerCase() === name.toLowerCase());
+      if (!fn) return sendJson(res, 404, { error: `No function named '${name}'` });
+      if (fn.trigger.type === 'httpTrigger') {
+        return sendJson(res, 400, { error: `'${fn.name}' is HTTP-triggered; call its route instead` });
+      }
+      const owner = extensions.find((e) => e.triggerTypes.includes(fn.trigger.type));
+      if (!owner?.invokeFromAdmin) {
+        return sendJson(res, 400, { error: `'${fn.name}' (${fn.trigger.type}) cannot be invoked through the admin API` });
+      }
+      let body: unknown;
+      try {
+        body = await readJsonBody(req);
+      } catch {
+        return sendJson(res, 400, { error: 'The body must be JSON: {"input": "<string>"}' });
+      }
+      const input = (body as { input?: unknown } | null)?.input;
+      await owner.invokeFromAdmin(fn, input === undefined ? undefined : typeof input === 'string' ? input : JSON.stringify(input));
+      return sendStatus(res, 202);
+    }
+    if (url.pathname === '/admin/host/status') {
+      if (req.method !== 'GET') return sendStatus(res, 405, { allow: 'GET' });
+      return sendJson(res, 200, { state: 'Running', version: 'devhost', functions: [...app.functions.keys()] });
+    }
+    if (url.pathname === '/admin/functions' || url.pathname === '/admin/functions/') {
+      if (req.method !== 'GET') return sendStatus(res, 405, { allow: 'GET' });
+      return sendJson(
+        res,
+        200,
+        [...app.functions.values()].map((fn) => ({
+          name: fn.name,
+          trigger: fn.trigger.type,
+          route: routes.find((r) => r.fn === fn)?.displayRoute,
+        })),
+      );
+    }
+    for (const extension of extensions) {
+      if (await extension.handleHttp?.(req, res, url)) return;
+    }
+    return sendStatus(res, 404);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', baseUrl);
+    } catch {
+      return sendStatus(res, 400);
+    }
+    if (url.pathname.startsWith('/admin/')) return handleAdmin(req, res, url);
+    if (await dispatchHttp(dispatchOptions, req, res, url)) return;
+    for (const extension of extensions) {
+      if (await extension.handleHttp?.(req, res, url)) return;
+    }
+    sendStatus(res, 404);
+  }
+
+  const server: Server = createServer({ keepAlive: true }, (req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      logger.error(`devhost: request ${req.method} ${req.url} failed: ${(error as Error)?.stack ?? String(error)}`);
+      sendStatus(res, 500);
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  server.on('clientError', (_error, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 7071, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolveListen();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  baseUrl = `http://127.0.0.1:${port}`;
+
+  // Functions' own clients (durable client, SDKs reaching the devhost) must not go through a proxy.
+  const noProxy = process.env['NO_PROXY'] ?? process.env['no_proxy'] ?? '';
+  if (!/127\.0\.0\.1/.test(noProxy)) process.env['NO_PROXY'] = [noProxy, '127.0.0.1', 'localhost'].filter(Boolean).join(',');
+  process.env['WEBSITE_HOSTNAME'] ??= `127.0.0.1:${port}`;
+
+  const stopExtensions = async (): Promise<void> => {
+    for (const extension of [...extensions].reverse()) {
+      try {
+        await extension.stop();
+      } catch (error) {
+        logger.error(`devhost: stopping an extension failed: ${String(error)}`);
+      }
+    }
+  };
+
+  try {
+    const claimed = new Set<string>();
+    for (const factory of options.extensions ?? builtInExtensions) {
+      const extension = factory(services);
+      extensions.push(extension);
+      for (const t of extension.triggerTypes) claimed.add(t);
+    }
+    const orphan = [...app.functions.values()].filter((fn) => fn.trigger.type !== 'httpTrigger' && !claimed.has(fn.trigger.type));
+    if (orphan.length > 0) {
+      throw new Error(
+        `No devhost extension serves: ${orphan.map((fn) => `function "${fn.name}" (${fn.trigger.type})`).join(', ')}`,
+      );
+    }
+    for (const extension of extensions) await extension.start();
+    for (const hook of app.registrations.hooksFor('appStart')) {
+      await hook({ hookData: app.registrations.appHookData, appHookData: app.registrations.appHookData, hostVersion: 'devhost' });
+    }
+  } catch (error) {
+    await stopExtensions();
+    await new Promise<void>((r) => server.close(() => r()));
+    db.close();
+    throw error;
+  }
+
+  logger.info(describeFunctions(app.functions.values(), routes, baseUrl));
+  logger.info(`Host started on ${baseUrl} (storage: ${storage})`);
+
+  let stopping: Promise<void> | undefined;
+  const devhost: Devhost = {
+    url: baseUrl,
+    port,
+    app,
+    functions: app.functions,
+    keys,
+    db,
+    extensions,
+    extension<T extends HostExtension>(pick: (e: HostExtension) => e is T): T | undefined {
+      return extensions.find(pick);
+    },
+    stop(): Promise<void> {
+      stopping ??= (async () => {
+        const closed = new Promise<void>((r) => server.close(() => r()));
+        server.closeIdleConnections();
+        await stopExtensions();
+        for (const hook of app.registrations.hooksFor('appTerminate')) {
+          try {
+            await hook({ hookData: app.registrations.appHookData, appHookData: app.registrations.appHookData });
+          } catch (error) {
+            logger.error(`devhost: appTerminate hook failed: ${String(error)}`);
+          }
+        }
+        server.closeAllConnections();
+        await closed;
+        db.close();
+      })();
+      return stopping;
+    },
+  };
+  return devhost;
+}

@@ -1,0 +1,205 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Invoker, RegisteredFunction, RpcHttpCookie, RpcHttpData, RpcTypedData } from './core-types.js';
+import type { AuthLevel, FunctionKeyStore } from './function-keys.js';
+import { compareRoutePrecedence, compileRoute, type CompiledRoute } from './http-route.js';
+import type { DevhostLogger } from './logger.js';
+
+/** An HTTP-triggered function with its route compiled once at startup. */
+export interface HttpRoute {
+  fn: RegisteredFunction;
+  route: CompiledRoute;
+  /** Upper-case methods; empty means every method, as in Functions. */
+  methods: ReadonlySet<string>;
+  authLevel: AuthLevel;
+  /** Route shown to users, with prefix, e.g. `/api/items/{id}`. */
+  displayRoute: string;
+}
+
+export function buildHttpRoutes(functions: Iterable<RegisteredFunction>, routePrefix: string): HttpRoute[] {
+  const routes: HttpRoute[] = [];
+  for (const fn of functions) {
+    if (fn.trigger.type !== 'httpTrigger') continue;
+    const t = fn.trigger as { route?: string; methods?: string[]; authLevel?: AuthLevel };
+    const template = t.route ?? fn.name;
+    const prefix = routePrefix.replace(/^\/+|\/+$/g, '');
+    routes.push({
+      fn,
+      route: compileRoute(template),
+      methods: new Set((t.methods ?? []).map((m) => m.toUpperCase())),
+      authLevel: t.authLevel ?? 'anonymous',
+      displayRoute: `/${[prefix, template.replace(/^\/+/, '')].filter(Boolean).join('/')}`,
+    });
+  }
+  return routes.sort((a, b) => compareRoutePrecedence(a.route, b.route));
+}
+
+export class RequestTooLargeError extends Error {
+  override readonly name = 'RequestTooLargeError';
+}
+
+/** Reads the whole body, failing fast once it passes `limitBytes` (the host's 413). */
+export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? '0');
+  if (declared > limitBytes) return Promise.reject(new RequestTooLargeError(`body of ${declared} bytes`));
+  return new Promise((resolvePromise, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limitBytes) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new RequestTooLargeError(`body over ${limitBytes} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolvePromise(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function flattenHeaders(req: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [key, value] of Object.entries(req.headers)) {
+    if (value === undefined) continue;
+    headers[key] = Array.isArray(value) ? value.join(key === 'cookie' ? '; ' : ', ') : value;
+  }
+  return headers;
+}
+
+/** The key a caller presented: `x-functions-key` header first, then the `code` query parameter. */
+export function presentedKey(req: IncomingMessage, url: URL): string | undefined {
+  const header = req.headers['x-functions-key'];
+  const fromHeader = Array.isArray(header) ? header[0] : header;
+  return fromHeader ?? url.searchParams.get('code') ?? undefined;
+}
+
+function cookieToHeader(c: RpcHttpCookie): string {
+  let out = `${c.name ?? ''}=${c.value ?? ''}`;
+  if (c.domain?.value) out += `; Domain=${c.domain.value}`;
+  if (c.path?.value) out += `; Path=${c.path.value}`;
+  const expires = c.expires?.value;
+  if (expires?.seconds !== undefined) out += `; Expires=${new Date(expires.seconds * 1000).toUTCString()}`;
+  if (typeof c.maxAge?.value === 'number') out += `; Max-Age=${c.maxAge.value}`;
+  if (c.secure?.value) out += '; Secure';
+  if (c.httpOnly?.value) out += '; HttpOnly';
+  if (c.sameSite === 'lax') out += '; SameSite=Lax';
+  else if (c.sameSite === 'strict') out += '; SameSite=Strict';
+  else if (c.sameSite === 'explicitNone') out += '; SameSite=None';
+  return out;
+}
+
+function bodyBytes(body: RpcTypedData | null | undefined): Buffer {
+  if (!body) return Buffer.alloc(0);
+  if (body.bytes) return Buffer.from(body.bytes.buffer, body.bytes.byteOffset, body.bytes.byteLength);
+  if (typeof body.string === 'string') return Buffer.from(body.string);
+  if (typeof body.json === 'string') return Buffer.from(body.json);
+  return Buffer.alloc(0);
+}
+
+/** Writes a problem-free empty answer, as the Functions host does for 401/404/413/500. */
+export function sendStatus(res: ServerResponse, status: number, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, { 'content-length': '0', ...headers });
+  res.end();
+}
+
+export interface HttpDispatcherOptions {
+  routes: readonly HttpRoute[];
+  /** e.g. `/api`; an empty string when host.json sets `routePrefix: ""`. */
+  prefix: string;
+  keys: FunctionKeyStore;
+  invoke: Invoker;
+  maxRequestBodyBytes: number;
+  logger: DevhostLogger;
+}
+
+/**
+ * Serves HTTP-triggered functions. Returns false when no function route owns the path so the
+ * caller can answer 404. Answers as the Functions host does: 404 for an unknown route or a
+ * method the route does not accept (the host does not send 405), 401 for a missing or wrong
+ * key, 413 over the body limit, 500 with an empty body when the handler throws.
+ */
+export async function dispatchHttp(
+  options: HttpDispatcherOptions,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+): Promise<boolean> {
+  const { prefix } = options;
+  let path = url.pathname;
+  if (prefix) {
+    const lower = path.toLowerCase();
+    if (lower !== prefix && !lower.startsWith(`${prefix}/`)) return false;
+    path = path.slice(prefix.length);
+  }
+  const method = (req.method ?? 'GET').toUpperCase();
+  let chosen: HttpRoute | undefined;
+  let params: Record<string, string> | undefined;
+  for (const candidate of options.routes) {
+    if (candidate.methods.size > 0 && !candidate.methods.has(method)) continue;
+    const matched = candidate.route.match(path);
+    if (matched) {
+      chosen = candidate;
+      params = matched;
+      break;
+    }
+  }
+  if (!chosen || !params) return false;
+
+  if (!options.keys.authorize(chosen.authLevel, presentedKey(req, url), chosen.fn.name)) {
+    sendStatus(res, 401);
+    return true;
+  }
+
+  let body: Buffer;
+  try {
+    body = await readBody(req, options.maxRequestBodyBytes);
+  } catch (error) {
+    sendStatus(res, error instanceof RequestTooLargeError ? 413 : 400, { connection: 'close' });
+    return true;
+  }
+
+  const http: RpcHttpData = {
+    method,
+    url: url.href,
+    headers: flattenHeaders(req),
+    params,
+    body: { bytes: body },
+  };
+
+  let response: RpcHttpData | null | undefined;
+  try {
+    const outcome = await options.invoke(chosen.fn, { [chosen.fn.triggerBindingName]: { http } });
+    response = outcome.returnValue?.http;
+    if (!response) {
+      for (const [name, binding] of Object.entries(chosen.fn.metadata.bindings)) {
+        if (binding.type === 'http' && binding.direction === 'out') {
+          response = outcome.outputs.get(name)?.http ?? response;
+        }
+      }
+    }
+  } catch {
+    // The invoker logged the error with its stack; the caller sees only the status.
+    sendStatus(res, 500);
+    return true;
+  }
+
+  if (!response) {
+    sendStatus(res, 204);
+    return true;
+  }
+  const status = Number(response.statusCode ?? '200') || 200;
+  const payload = bodyBytes(response.body);
+  const headers: Record<string, string | string[]> = { ...(response.headers ?? {}) };
+  const cookies = (response.cookies ?? []).map(cookieToHeader);
+  if (cookies.length > 0) headers['set-cookie'] = cookies;
+  headers['content-length'] = String(payload.length);
+  res.writeHead(status, headers);
+  res.end(payload);
+  return true;
+}
