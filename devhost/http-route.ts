@@ -181,7 +181,8 @@ function parseSegment(segment: string): Part[] {
       if (j >= segment.length) throw new RouteTemplateError(`unclosed "{" in segment "${segment}"`);
       if (literal) parts.push({ kind: 'literal', text: literal });
       literal = '';
-      parts.push(parseParam(segment.slice(i + 1, j)));
+      // Inside a parameter, doubled braces escape literal ones (regex quantifiers).
+      parts.push(parseParam(segment.slice(i + 1, j).replaceAll('{{', '{').replaceAll('}}', '}')));
       i = j + 1;
     } else if (ch === '}') {
       if (segment[i + 1] === '}') {

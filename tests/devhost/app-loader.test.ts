@@ -1,0 +1,28 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { AppLoadError } from '../../devhost/app-loader.js';
+import { startDevhost } from '../../devhost/host.js';
+
+const fixtures = join(import.meta.dirname, '..', 'fixtures');
+
+describe('devhost start-up with an invalid app', () => {
+  it('stops on a bad route template, naming the function and the reason', async () => {
+    const error = await startDevhost({ appDir: join(fixtures, 'bad-route-app'), port: 0, storage: 'memory', logLevel: 'error' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AppLoadError);
+    expect((error as AppLoadError).problems).toHaveLength(1);
+    expect((error as Error).message).toContain('function "brokenRoute"');
+    expect((error as Error).message).toContain('unknown route constraint "nosuchconstraint"');
+  });
+
+  it('stops on a binding type the devhost cannot serve, naming the function', async () => {
+    const error = await startDevhost({ appDir: join(fixtures, 'bad-binding-app'), port: 0, storage: 'memory', logLevel: 'error' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AppLoadError);
+    expect((error as Error).message).toMatch(/function "onBlob".*blobTrigger.*does not support/);
+  });
+
+  it('stops when package.json main matches no file', async () => {
+    const error = await startDevhost({ appDir: join(fixtures, 'does-not-exist'), port: 0, storage: 'memory', logLevel: 'error' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AppLoadError);
+    expect((error as Error).message).toContain('no package.json');
+  });
+});
