@@ -29,6 +29,39 @@ export default tseslint.config(
     },
   },
   {
+    // Orchestrators are replayed: no I/O, clock, randomness, env or config (DESIGN.md section 5).
+    files: ['shared/orchestrators/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['node:*', 'fs', 'http', 'https', 'net', 'crypto', 'child_process'], message: 'Orchestrators do no I/O: use an activity.' },
+            { group: ['@azure/storage-blob', '@azure/service-bus', '@azure/keyvault-secrets', '@azure/identity', 'openai'], message: 'Orchestrators do no I/O: use an activity.' },
+            { group: ['**/config', '**/config.js', '**/composition-root*'], message: 'Orchestrators take settings from their input, never from config.' },
+            { group: ['**/devhost/**'], message: 'The app must not import the devhost.' },
+          ],
+        },
+      ],
+      'no-restricted-globals': [
+        'error',
+        { name: 'setTimeout', message: 'Use context.df.createTimer.' },
+        { name: 'setInterval', message: 'Use context.df.createTimer.' },
+        { name: 'setImmediate', message: 'Orchestrators must not schedule work outside Durable.' },
+        { name: 'fetch', message: 'Orchestrators do no I/O: use an activity.' },
+        { name: 'process', message: 'Orchestrators take settings from their input.' },
+        { name: 'crypto', message: 'Use context.df.newGuid for ids.' },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'Use context.df.currentUtcDateTime.' },
+        { selector: "CallExpression[callee.object.name='Date'][callee.property.name='now']", message: 'Use context.df.currentUtcDateTime.' },
+        { selector: "MemberExpression[object.name='Math'][property.name='random']", message: 'Use context.df.newGuid for randomness.' },
+        { selector: "MemberExpression[object.name='performance']", message: 'Orchestrators must not read the clock.' },
+      ],
+    },
+  },
+  {
     files: ['tests/fixtures/**/*.{js,mjs,cjs}'],
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },

@@ -1,0 +1,62 @@
+/**
+ * Application errors. Each has a literal `name`, a stable `code`, an HTTP `status` and a
+ * `retryable` flag. Match on `name`/`code`, never `instanceof`: errors cross the activity
+ * boundary as plain data and lose their prototype.
+ */
+export interface AppErrorShape {
+  name: string;
+  code: string;
+  status: number;
+  retryable: boolean;
+  message: string;
+}
+
+export class AppError extends Error implements AppErrorShape {
+  override readonly name: string = 'AppError';
+  readonly code: string;
+  readonly status: number;
+  readonly retryable: boolean;
+  /** Extra problem+json members safe to show the caller. */
+  readonly extensions: Readonly<Record<string, unknown>>;
+
+  constructor(
+    code: string,
+    status: number,
+    message: string,
+    options: { retryable?: boolean; cause?: unknown; extensions?: Record<string, unknown> } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.status = status;
+    this.retryable = options.retryable ?? (status === 429 || status >= 500);
+    this.extensions = options.extensions ?? {};
+  }
+}
+
+export class ValidationError extends AppError {
+  override readonly name = 'ValidationError';
+  constructor(message: string, readonly problems: readonly string[] = []) {
+    super('validation_failed', 400, message, { extensions: problems.length ? { errors: problems } : {} });
+  }
+}
+
+export class NotFoundError extends AppError {
+  override readonly name = 'NotFoundError';
+  constructor(message: string, code = 'not_found') {
+    super(code, 404, message);
+  }
+}
+
+export class ForbiddenError extends AppError {
+  override readonly name = 'ForbiddenError';
+  constructor(message: string, code = 'forbidden') {
+    super(code, 403, message);
+  }
+}
+
+/** True for any object carrying our error shape, whatever its prototype. */
+export function isAppErrorShape(value: unknown): value is AppErrorShape {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return typeof v['code'] === 'string' && typeof v['status'] === 'number' && typeof v['retryable'] === 'boolean';
+}
