@@ -1,0 +1,82 @@
+import type { TokenCredential } from '@azure/identity';
+import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import type { BlobStore } from './blob-store.js';
+
+export type BlobStoreConnection =
+  /** Azure: identity-based (managed identity via DefaultAzureCredential); shared keys stay disabled. */
+  | { kind: 'identity'; accountUrl: string; container: string; credential: TokenCredential }
+  /** Local only: Azurite's well-known development connection (`UseDevelopmentStorage=true`) or an explicit one. */
+  | { kind: 'connection-string'; connectionString: string; container: string };
+
+function statusOf(error: unknown): number | undefined {
+  const e = error as { name?: unknown; statusCode?: unknown };
+  return e?.name === 'RestError' && typeof e.statusCode === 'number' ? e.statusCode : undefined;
+}
+
+/** {@link BlobStore} over Azure Blob Storage (`@azure/storage-blob`). */
+export class AzureBlobStore implements BlobStore {
+  readonly #container: ContainerClient;
+  #ensured: Promise<unknown> | undefined;
+
+  constructor(connection: BlobStoreConnection) {
+    const service =
+      connection.kind === 'identity'
+        ? new BlobServiceClient(connection.accountUrl, connection.credential)
+        : BlobServiceClient.fromConnectionString(connection.connectionString);
+    this.#container = service.getContainerClient(connection.container);
+  }
+
+  /** Creates the container once per process (local runs; in Azure infra creates it). */
+  #ensure(): Promise<unknown> {
+    this.#ensured ??= this.#container.createIfNotExists().catch((error: unknown) => {
+      this.#ensured = undefined;
+      throw error;
+    });
+    return this.#ensured;
+  }
+
+  async put(path: string, content: string | Uint8Array, options: { contentType?: string; ifNoneMatch?: boolean } = {}) {
+    await this.#ensure();
+    const body = typeof content === 'string' ? Buffer.from(content) : content;
+    const blob = this.#container.getBlockBlobClient(path);
+    try {
+      const result = await blob.upload(body, body.byteLength, {
+        blobHTTPHeaders: { blobContentType: options.contentType ?? 'application/octet-stream' },
+        ...(options.ifNoneMatch ? { conditions: { ifNoneMatch: '*' } } : {}),
+      });
+      return { etag: result.etag ?? '', created: true };
+    } catch (error) {
+      if (options.ifNoneMatch && (statusOf(error) === 409 || statusOf(error) === 412)) {
+        const props = await blob.getProperties();
+        return { etag: props.etag ?? '', created: false };
+      }
+      throw error;
+    }
+  }
+
+  async get(path: string): Promise<Buffer | undefined> {
+    await this.#ensure();
+    try {
+      return await this.#container.getBlobClient(path).downloadToBuffer();
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  async list(prefix: string, limit = 1000) {
+    await this.#ensure();
+    const out: { path: string; size: number; lastModified: string }[] = [];
+    for await (const item of this.#container.listBlobsFlat({ prefix })) {
+      out.push({ path: item.name, size: item.properties.contentLength ?? 0, lastModified: item.properties.lastModified.toISOString() });
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  async delete(path: string): Promise<boolean> {
+    await this.#ensure();
+    const result = await this.#container.getBlobClient(path).deleteIfExists();
+    return result.succeeded;
+  }
+}
