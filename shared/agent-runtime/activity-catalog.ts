@@ -1,0 +1,89 @@
+import type { AgentRunInput, AgentRunOutput, PayloadRef, ToolCallRequest, ToolOutcome, Usage } from './run-types.js';
+
+/**
+ * The one catalogue of Durable function names and their payload types (CONVENTIONS.md 6).
+ * Orchestrators refer to activities through `Activities.*`, never by string literals.
+ * Renaming an entry, or changing the order in which an orchestrator schedules them, breaks
+ * in-flight instances: add a new versioned name instead.
+ */
+export interface ActivityName<Input, Output> {
+  readonly name: string;
+  /** Phantom fields: carry the payload types for `callTyped`; never set at run time. */
+  readonly __input?: Input;
+  readonly __output?: Output;
+}
+
+function activity<Input, Output>(name: string): ActivityName<Input, Output> {
+  return { name };
+}
+
+export interface AgentRef {
+  id: string;
+  version: number;
+  contentHash: string;
+}
+
+export interface CallModelInput {
+  tenantId: string;
+  runId: string;
+  agent: AgentRef;
+  correlationId: string;
+  turn: number;
+  /** Messages already stored in the conversation blob. */
+  messageCount: number;
+  /** First turn only: the user's request. */
+  userInput?: PayloadRef;
+  /** Tool outcomes to append before calling the model. */
+  toolOutcomes: ToolOutcome[];
+  deployments?: string[];
+}
+
+export interface CallModelOutput {
+  messageCount: number;
+  usage: Usage;
+  /** Set when the model answered; absent when it asked for tools. */
+  answer?: PayloadRef;
+  toolCalls: ToolCallRequest[];
+  deployment: string;
+  fallbackTaken: boolean;
+  /**
+   * A failure retrying cannot fix (400, auth, content filter): returned, not thrown, so the
+   * Durable retry policy does not repeat it. Retryable failures are thrown.
+   */
+  failure?: { code: string; message: string };
+}
+
+export interface RunToolInput {
+  tenantId: string;
+  runId: string;
+  agent: AgentRef;
+  correlationId: string;
+  call: ToolCallRequest;
+}
+
+export interface PrepareRunInput {
+  run: AgentRunInput;
+}
+
+export interface RunEventInput {
+  tenantId: string;
+  runId: string;
+  correlationId: string;
+  type: 'run.started' | 'run.completed' | 'run.failed' | 'approval.requested' | 'approval.decided';
+  data: Record<string, unknown>;
+}
+
+export const Activities = {
+  /** Stores the agent snapshot with the run (idempotent) and emits run.started. */
+  prepareRun: activity<PrepareRunInput, { agent: AgentRef }>('agentPrepareRun'),
+  /** One model call: appends new messages to the conversation, calls the gateway. */
+  callModel: activity<CallModelInput, CallModelOutput>('agentCallModel'),
+  /** One tool call, validated against the tool's schema. */
+  runTool: activity<RunToolInput, ToolOutcome>('agentRunTool'),
+  /** Appends one run event (audit/telemetry feed). */
+  recordRunEvent: activity<RunEventInput, void>('agentRecordRunEvent'),
+} as const;
+
+export const Orchestrators = {
+  agentRun: { name: 'agentRun' } as ActivityName<AgentRunInput, AgentRunOutput>,
+} as const;

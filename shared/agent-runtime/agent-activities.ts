@@ -1,0 +1,217 @@
+import type { AgentSnapshot } from '../agents/agent-definition.js';
+import { renderPrompt } from '../agents/agent-definition.js';
+import type { ChatMessage, ChatTool } from '../model/model-client.js';
+import type { ModelGateway } from '../model/model-gateway.js';
+import { TenantBlobSpace, type BlobStore } from '../storage/blob-store.js';
+import type { Tool, ToolResult } from '../tools/tool.js';
+import type { CallModelInput, CallModelOutput, PrepareRunInput, RunEventInput, RunToolInput, AgentRef } from './activity-catalog.js';
+import { ConversationStore } from './conversation-store.js';
+import { readPayload, toPayloadRef } from './payloads.js';
+import type { RunEvent, RunEventSink } from './run-events.js';
+import type { ToolOutcome } from './run-types.js';
+
+/** What the agent activities need. Built once in the composition root; tests pass fakes. */
+export interface AgentRuntimeDeps {
+  blobs: BlobStore;
+  gateway: ModelGateway;
+  tools: ReadonlyMap<string, Tool>;
+  events: RunEventSink;
+  nowMs: () => number;
+  fetch: typeof fetch;
+  /** Hosts `http_request` may reach for this tenant. */
+  egressAllowList(tenantId: string): Promise<readonly string[]>;
+}
+
+/** Stored with the run at start: exactly what ran, for replays and audits. */
+interface StoredRun {
+  agent: AgentSnapshot;
+  variables: Record<string, string>;
+  initiator: PrepareRunInput['run']['initiator'];
+  correlationId: string;
+  depth: number;
+}
+
+const runCache = new Map<string, StoredRun>();
+const RUN_CACHE_LIMIT = 500;
+
+async function loadRun(space: TenantBlobSpace, runId: string, agent: AgentRef): Promise<StoredRun> {
+  const key = `${space.tenantId}/${runId}/${agent.contentHash}`;
+  const cached = runCache.get(key);
+  if (cached) return cached;
+  const content = await space.get(`runs/${runId}/run.json`);
+  if (!content) throw new Error(`run ${runId} has no stored definition`);
+  const run = JSON.parse(content.toString('utf8')) as StoredRun;
+  if (run.agent.contentHash !== agent.contentHash) throw new Error(`run ${runId}: stored agent does not match ${agent.contentHash}`);
+  if (runCache.size >= RUN_CACHE_LIMIT) runCache.delete(runCache.keys().next().value as string);
+  runCache.set(key, run);
+  return run;
+}
+
+function toolsForModel(agent: AgentSnapshot, tools: ReadonlyMap<string, Tool>, subAgentDescriptions: Record<string, string>): ChatTool[] {
+  const out: ChatTool[] = [];
+  for (const ref of agent.definition.tools) {
+    if ('tool' in ref) {
+      const tool = tools.get(ref.tool);
+      if (tool) out.push(tool.spec());
+    } else {
+      out.push({
+        name: ref.agent,
+        description: ref.description ?? subAgentDescriptions[ref.agent] ?? `Delegate a task to the ${ref.agent} agent.`,
+        parameters: { type: 'object', properties: { task: { type: 'string', description: 'What the agent should do' } }, required: ['task'] },
+      });
+    }
+  }
+  return out;
+}
+
+export function createAgentActivities(deps: AgentRuntimeDeps) {
+  const emit = (e: Omit<RunEvent, 'at'>): Promise<void> => deps.events.emit({ ...e, at: new Date(deps.nowMs()).toISOString() });
+
+  async function prepareRun({ run }: PrepareRunInput): Promise<{ agent: AgentRef }> {
+    const space = new TenantBlobSpace(deps.blobs, run.tenantId);
+    const stored: StoredRun = {
+      agent: run.agent,
+      variables: run.variables,
+      initiator: run.initiator,
+      correlationId: run.correlationId,
+      depth: run.depth,
+    };
+    await space.put(`runs/${run.runId}/run.json`, JSON.stringify(stored), { contentType: 'application/json', ifNoneMatch: true });
+    await emit({
+      eventId: `${run.runId}:run.started`,
+      type: 'run.started',
+      tenantId: run.tenantId,
+      runId: run.runId,
+      correlationId: run.correlationId,
+      data: { agent: run.agent.definition.id, version: run.agent.definition.version, contentHash: run.agent.contentHash, source: run.agent.source, initiator: run.initiator, depth: run.depth },
+    });
+    return { agent: { id: run.agent.definition.id, version: run.agent.definition.version, contentHash: run.agent.contentHash } };
+  }
+
+  async function callModel(input: CallModelInput): Promise<CallModelOutput> {
+    const space = new TenantBlobSpace(deps.blobs, input.tenantId);
+    const run = await loadRun(space, input.runId, input.agent);
+    const definition = run.agent.definition;
+    const inlineMax = definition.limits.inlinePayloadMaxBytes;
+    const conversation = new ConversationStore(space, input.runId);
+
+    const fresh: ChatMessage[] = [];
+    if (input.userInput) fresh.push({ role: 'user', content: await readPayload(space, input.userInput) });
+    for (const outcome of input.toolOutcomes) {
+      fresh.push({ role: 'tool', toolCallId: outcome.callId, content: await readPayload(space, outcome.content) });
+    }
+    const count = await conversation.append(input.messageCount, fresh);
+    const history = await conversation.read(count);
+    const system = renderPrompt(definition.systemPrompt, { ...definition.variables, ...run.variables });
+
+    let result: Awaited<ReturnType<ModelGateway['call']>>;
+    try {
+      result = await deps.gateway.call(
+      {
+        messages: [{ role: 'system', content: system }, ...history],
+        tools: toolsForModel(run.agent, deps.tools, {}),
+        ...(definition.model.temperature === undefined ? {} : { temperature: definition.model.temperature }),
+        ...(definition.model.maxOutputTokens === undefined ? {} : { maxOutputTokens: definition.model.maxOutputTokens }),
+      },
+      { deployments: (input.deployments ?? definition.model.deployments).map((name) => ({ name })), timeoutMs: definition.model.timeoutMs },
+    );
+    } catch (error) {
+      const e = error as { code?: unknown; message?: unknown; retryable?: unknown };
+      if (e?.retryable === false && typeof e.code === 'string') {
+        return { messageCount: count, usage: { inputTokens: 0, outputTokens: 0, modelCalls: 1 }, toolCalls: [], deployment: '', fallbackTaken: false, failure: { code: e.code, message: String(e.message) } };
+      }
+      throw error;
+    }
+    const message = result.response.message;
+    const assistant: ChatMessage = { role: 'assistant', content: message.content, ...(message.toolCalls.length ? { toolCalls: message.toolCalls } : {}) };
+    const messageCount = await conversation.append(count, [assistant]);
+    await emit({
+      eventId: `${input.runId}:model.called:${input.turn}`,
+      type: 'model.called',
+      tenantId: input.tenantId,
+      runId: input.runId,
+      correlationId: input.correlationId,
+      data: { turn: input.turn, ...result.usage, finishReason: result.response.finishReason, toolCalls: message.toolCalls.map((c) => c.name) },
+    });
+    const usage = { inputTokens: result.usage.inputTokens, outputTokens: result.usage.outputTokens, modelCalls: 1 };
+    const base = { messageCount, usage, deployment: result.usage.deployment, fallbackTaken: result.usage.fallbackTaken };
+    if (message.toolCalls.length > 0) {
+      const toolCalls = await Promise.all(
+        message.toolCalls.map(async (c) => ({
+          id: c.id,
+          name: c.name,
+          arguments: await toPayloadRef(space, `runs/${input.runId}/payloads/${c.id}-arguments.json`, c.arguments, inlineMax),
+        })),
+      );
+      return { ...base, toolCalls };
+    }
+    const answer = await toPayloadRef(space, `runs/${input.runId}/answer-${input.turn}.txt`, message.content ?? '', inlineMax);
+    return { ...base, toolCalls: [], answer };
+  }
+
+  async function runTool(input: RunToolInput): Promise<ToolOutcome> {
+    const space = new TenantBlobSpace(deps.blobs, input.tenantId);
+    const run = await loadRun(space, input.runId, input.agent);
+    const { call } = input;
+    const started = deps.nowMs();
+    const tool = deps.tools.get(call.name);
+    let result: ToolResult;
+    if (!tool) {
+      result = { ok: false, error: { code: 'unknown_tool', message: `There is no tool named "${call.name}".` } };
+    } else {
+      let args: unknown;
+      const text = await readPayload(space, call.arguments);
+      try {
+        args = text.trim() === '' ? {} : JSON.parse(text);
+      } catch {
+        args = undefined;
+      }
+      if (args === undefined) {
+        result = { ok: false, error: { code: 'invalid_arguments', message: `arguments for ${call.name} are not valid JSON` } };
+      } else {
+        const controller = new AbortController();
+        const timer = setTimeout(() => controller.abort(), run.agent.definition.limits.toolTimeoutMs);
+        try {
+          result = await tool.invoke(args, {
+            tenantId: input.tenantId,
+            runId: input.runId,
+            callId: call.id,
+            idempotencyKey: `${input.runId}:${call.id}`,
+            blobs: space,
+            egressAllowList: await deps.egressAllowList(input.tenantId),
+            nowMs: deps.nowMs,
+            signal: controller.signal,
+            fetch: deps.fetch,
+          });
+        } finally {
+          clearTimeout(timer);
+        }
+      }
+    }
+    const content = JSON.stringify(result.ok ? result.output : { error: result.error.code, message: result.error.message });
+    const ref = await toPayloadRef(space, `runs/${input.runId}/payloads/${call.id}-result.json`, content, run.agent.definition.limits.inlinePayloadMaxBytes);
+    await emit({
+      eventId: `${input.runId}:tool.executed:${call.id}`,
+      type: 'tool.executed',
+      tenantId: input.tenantId,
+      runId: input.runId,
+      correlationId: input.correlationId,
+      data: { callId: call.id, tool: call.name, ok: result.ok, ...(result.ok ? {} : { error: result.error.code }), durationMs: deps.nowMs() - started, bytes: Buffer.byteLength(content) },
+    });
+    return { callId: call.id, name: call.name, status: result.ok ? 'ok' : 'error', content: ref };
+  }
+
+  async function recordRunEvent(input: RunEventInput): Promise<void> {
+    const discriminator = typeof input.data['toolCallId'] === 'string' ? `:${input.data['toolCallId']}` : '';
+    await emit({
+      eventId: `${input.runId}:${input.type}${discriminator}`,
+      type: input.type,
+      tenantId: input.tenantId,
+      runId: input.runId,
+      correlationId: input.correlationId,
+      data: input.data,
+    });
+  }
+
+  return { prepareRun, callModel, runTool, recordRunEvent };
+}

@@ -1,0 +1,114 @@
+import type { AgentSnapshot } from '../agents/agent-definition.js';
+
+/**
+ * Types that cross the orchestration boundary. All plain JSON: they are stored in Durable
+ * history, so keep them small (large text goes to Blob and travels as a {@link PayloadRef}).
+ */
+
+/** Inline text when small, otherwise a tenant-relative blob path. */
+export type PayloadRef = { inline: string } | { blob: string; bytes: number };
+
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+  modelCalls: number;
+}
+
+export const ZERO_USAGE: Usage = { inputTokens: 0, outputTokens: 0, modelCalls: 0 };
+
+export function addUsage(a: Usage, b: Usage): Usage {
+  return { inputTokens: a.inputTokens + b.inputTokens, outputTokens: a.outputTokens + b.outputTokens, modelCalls: a.modelCalls + b.modelCalls };
+}
+
+export function totalTokens(u: Usage): number {
+  return u.inputTokens + u.outputTokens;
+}
+
+export interface Initiator {
+  kind: 'user' | 'app' | 'webhook' | 'queue' | 'schedule' | 'bot' | 'cli' | 'agent';
+  /** Entra object id / app id, webhook source, queue message id... */
+  id: string;
+  /** The user an app acts for, when it acts on someone's behalf. */
+  onBehalfOf?: string;
+}
+
+/** A tool call the model asked for. Arguments are JSON text (inline or in Blob). */
+export interface ToolCallRequest {
+  id: string;
+  name: string;
+  arguments: PayloadRef;
+}
+
+/** What the orchestrator tells the model about a tool call: its result, an error, or a denial. */
+export interface ToolOutcome {
+  callId: string;
+  name: string;
+  status: 'ok' | 'error' | 'denied' | 'timeout';
+  /** JSON text of the result or error (inline or in Blob). */
+  content: PayloadRef;
+  attempts?: number;
+}
+
+/** State carried across continue-as-new so history stays bounded. */
+export interface RunCarry {
+  turn: number;
+  usage: Usage;
+  toolCalls: number;
+  /** Messages already in the conversation blob. */
+  messageCount: number;
+  /** Tool outcomes not yet shown to the model. */
+  pending: ToolOutcome[];
+  generation: number;
+}
+
+export interface AgentRunInput {
+  tenantId: string;
+  runId: string;
+  agent: AgentSnapshot;
+  /** The user's request (first user message). */
+  input: PayloadRef;
+  variables: Record<string, string>;
+  initiator: Initiator;
+  correlationId: string;
+  /** 0 for a top-level run; sub-agents run at depth + 1. */
+  depth: number;
+  /** Deployment override by tenant policy, when set (ordered). */
+  deployments?: string[];
+  /** Sub-agents this agent may call, resolved with the run (no catalog reads in the orchestrator). */
+  subAgents?: Record<string, AgentSnapshot>;
+  carry?: RunCarry;
+}
+
+export type RunEndReason = 'completed' | 'max_turns' | 'budget_exhausted' | 'canceled';
+
+export interface AgentRunOutput {
+  status: RunEndReason;
+  answer: string | null;
+  turns: number;
+  toolCalls: number;
+  usage: Usage;
+  /** Set instead of `answer` when the answer was too large to inline (tenant-relative blob path). */
+  answerRef?: string;
+}
+
+/** What `setCustomStatus` shows while the run is in flight. */
+export interface RunProgress {
+  turn: number;
+  phase: 'model' | 'tools' | 'awaiting_approval' | 'done';
+  pendingTools: string[];
+  usage: Usage;
+  awaitingApproval?: { toolCallId: string; tool: string; deadline: string }[];
+}
+
+/** Body of the `approval` external event. */
+export interface ApprovalDecision {
+  toolCallId: string;
+  approved: boolean;
+  comment?: string;
+  decidedBy?: string;
+}
+
+export const RUN_EVENTS = {
+  approval: 'approval',
+  cancel: 'cancel',
+} as const;

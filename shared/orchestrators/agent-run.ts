@@ -1,0 +1,285 @@
+import * as df from 'durable-functions';
+import type { OrchestrationContext, Task, TimerTask } from 'durable-functions';
+import type { AgentSnapshot, ToolRef } from '../agents/agent-definition.js';
+import { Activities, Orchestrators, type AgentRef, type CallModelOutput } from '../agent-runtime/activity-catalog.js';
+import {
+  addUsage,
+  RUN_EVENTS,
+  totalTokens,
+  ZERO_USAGE,
+  type AgentRunInput,
+  type AgentRunOutput,
+  type ApprovalDecision,
+  type PayloadRef,
+  type RunEndReason,
+  type RunProgress,
+  type ToolCallRequest,
+  type ToolOutcome,
+  type Usage,
+} from '../agent-runtime/run-types.js';
+
+/**
+ * `agentRun`: the durable agent loop. Deterministic and replayed (DESIGN.md section 5): every
+ * limit, timeout and agent setting comes from the input; time from `currentUtcDateTime`.
+ *
+ * Per turn: one `callModel` activity; if the model asks for tools, one `runTool` activity per
+ * call, fanned out in parallel, each raced against a durable timer; tools that need approval
+ * wait for an `approval` event first; sub-agents run as sub-orchestrations. A `cancel` event
+ * ends the run at the next step. Every `continueAsNewEveryTurns` turns the orchestration starts
+ * over with compact state, so history stays bounded.
+ *
+ * Changing the order of scheduled work here breaks in-flight runs: add `agentRunV2` instead.
+ */
+
+
+
+function json(value: unknown): PayloadRef {
+  return { inline: JSON.stringify(value) };
+}
+
+function agentRefOf(snapshot: AgentSnapshot): AgentRef {
+  return { id: snapshot.definition.id, version: snapshot.definition.version, contentHash: snapshot.contentHash };
+}
+
+function findToolRef(snapshot: AgentSnapshot, name: string): ToolRef | undefined {
+  return snapshot.definition.tools.find((t) => ('tool' in t ? t.tool : t.agent) === name);
+}
+
+function retryOptions(firstMs: number, attempts: number): df.RetryOptions {
+  const options = new df.RetryOptions(firstMs, attempts);
+  options.backoffCoefficient = 2;
+  options.maxRetryIntervalInMilliseconds = 30_000;
+  return options;
+}
+
+function errorText(error: unknown): string {
+  const e = error as { message?: unknown } | undefined;
+  return typeof e?.message === 'string' ? e.message : String(error);
+}
+
+export function* agentRunOrchestrator(context: OrchestrationContext): Generator<Task, AgentRunOutput | undefined, unknown> {
+  const input = context.df.getInput() as AgentRunInput;
+  const agent = input.agent;
+  const limits = agent.definition.limits;
+  const agentRef = agentRefOf(agent);
+  const carry = input.carry ?? { turn: 0, usage: ZERO_USAGE, toolCalls: 0, messageCount: 0, pending: [], generation: 0 };
+  let turn = carry.turn;
+  let usage: Usage = carry.usage;
+  let toolCalls = carry.toolCalls;
+  let messageCount = carry.messageCount;
+  let pending: ToolOutcome[] = carry.pending;
+  let turnsThisGeneration = 0;
+  const base = { tenantId: input.tenantId, runId: input.runId, correlationId: input.correlationId };
+  // One listener per execution: raced against every step so a cancel lands at the next step.
+  const cancel = context.df.waitForExternalEvent(RUN_EVENTS.cancel);
+  const bookkeeping = retryOptions(1_000, 3);
+
+  const progress = (phase: RunProgress['phase'], pendingTools: string[] = [], awaiting?: RunProgress['awaitingApproval']): void => {
+    const status: RunProgress = { turn, phase, pendingTools, usage, ...(awaiting ? { awaitingApproval: awaiting } : {}) };
+    context.df.setCustomStatus(status);
+  };
+
+  function* finish(status: RunEndReason, answer: PayloadRef | undefined): Generator<Task, AgentRunOutput, unknown> {
+    progress('done');
+    const output: AgentRunOutput = {
+      status,
+      answer: answer && 'inline' in answer ? answer.inline : null,
+      turns: turn,
+      toolCalls,
+      usage,
+      ...(answer && 'blob' in answer ? { answerRef: answer.blob } : {}),
+    };
+    yield context.df.callActivityWithRetry(Activities.recordRunEvent.name, bookkeeping, {
+      ...base,
+      type: 'run.completed',
+      data: { status, turns: turn, toolCalls, usage },
+    });
+    return output;
+  }
+
+  /** Waits for approval decisions on `calls`; returns the ids approved. */
+  function* awaitApprovals(calls: ToolCallRequest[]): Generator<Task, Set<string> | 'canceled', unknown> {
+    const deadline = new Date(context.df.currentUtcDateTime.getTime() + limits.approvalTimeoutMs);
+    const undecided = new Map(calls.map((c) => [c.id, c]));
+    const approved = new Set<string>();
+    progress('awaiting_approval', [], calls.map((c) => ({ toolCallId: c.id, tool: c.name, deadline: deadline.toISOString() })));
+    yield context.df.callActivityWithRetry(Activities.recordRunEvent.name, bookkeeping, {
+      ...base,
+      type: 'approval.requested',
+      data: { calls: calls.map((c) => ({ toolCallId: c.id, tool: c.name })), deadline: deadline.toISOString() },
+    });
+    const timer: TimerTask = context.df.createTimer(deadline);
+    while (undecided.size > 0) {
+      const event = context.df.waitForExternalEvent(RUN_EVENTS.approval);
+      const winner = yield context.df.Task.any([event, timer, cancel]);
+      if (winner === cancel) {
+        timer.cancel();
+        return 'canceled';
+      }
+      if (winner === timer) break;
+      const decision = event.result as ApprovalDecision;
+      if (!decision || !undecided.has(decision.toolCallId)) continue;
+      undecided.delete(decision.toolCallId);
+      if (decision.approved) approved.add(decision.toolCallId);
+      yield context.df.callActivityWithRetry(Activities.recordRunEvent.name, bookkeeping, {
+        ...base,
+        type: 'approval.decided',
+        data: { ...decision, tool: calls.find((c) => c.id === decision.toolCallId)?.name },
+      });
+      progress(
+        'awaiting_approval',
+        [],
+        [...undecided.values()].map((c) => ({ toolCallId: c.id, tool: c.name, deadline: deadline.toISOString() })),
+      );
+    }
+    if (!timer.isCompleted) timer.cancel();
+    return approved;
+  }
+
+  /** Runs one turn's tool calls; returns their outcomes, or 'canceled'. */
+  function* runTools(calls: ToolCallRequest[]): Generator<Task, ToolOutcome[] | 'canceled', unknown> {
+    const outcomes = new Map<string, ToolOutcome>();
+    const needsApproval: ToolCallRequest[] = [];
+    for (const call of calls) {
+      const ref = findToolRef(agent, call.name);
+      if (!ref) {
+        outcomes.set(call.id, { callId: call.id, name: call.name, status: 'error', content: json({ error: 'unknown_tool', message: `There is no tool named "${call.name}". Use one of the tools provided.` }) });
+      } else if (ref.approval === 'required') {
+        needsApproval.push(call);
+      }
+    }
+    if (needsApproval.length > 0) {
+      const approved = yield* awaitApprovals(needsApproval);
+      if (approved === 'canceled') return 'canceled';
+      for (const call of needsApproval) {
+        if (!approved.has(call.id)) {
+          outcomes.set(call.id, { callId: call.id, name: call.name, status: 'denied', content: json({ error: 'denied', message: 'A human reviewer did not approve this call; it was not run.' }) });
+        }
+      }
+    }
+
+    const runnable = calls.filter((c) => !outcomes.has(c.id));
+    progress('tools', runnable.map((c) => c.name));
+    const races: { call: ToolCallRequest; work: Task; timer: TimerTask | undefined; race: Task; isAgent: boolean }[] = [];
+    for (const call of runnable) {
+      const ref = findToolRef(agent, call.name) as ToolRef;
+      if ('agent' in ref) {
+        const child = input.subAgents?.[ref.agent];
+        if (!child || input.depth >= limits.maxSubAgentDepth) {
+          outcomes.set(call.id, { callId: call.id, name: call.name, status: 'error', content: json({ error: 'sub_agent_unavailable', message: `Sub-agent "${ref.agent}" cannot run here.` }) });
+          continue;
+        }
+        const childRunId = `${input.runId}--${call.id}`.slice(0, 200);
+        // The model calls a sub-agent with {"task": "..."}; the child sees the task as its request.
+        let childInput: PayloadRef = call.arguments;
+        if ('inline' in call.arguments) {
+          try {
+            const task = (JSON.parse(call.arguments.inline) as { task?: unknown }).task;
+            if (typeof task === 'string') childInput = { inline: task };
+          } catch {
+            // Not JSON: pass the raw text through.
+          }
+        }
+        const work = context.df.callSubOrchestrator(
+          Orchestrators.agentRun.name,
+          {
+            tenantId: input.tenantId,
+            runId: childRunId,
+            agent: child,
+            input: childInput,
+            variables: input.variables,
+            initiator: { kind: 'agent', id: input.runId, ...(input.initiator.onBehalfOf ? { onBehalfOf: input.initiator.onBehalfOf } : {}) },
+            correlationId: input.correlationId,
+            depth: input.depth + 1,
+            subAgents: input.subAgents ?? {},
+            ...(input.deployments ? { deployments: input.deployments } : {}),
+          } satisfies AgentRunInput,
+          childRunId,
+        );
+        races.push({ call, work, timer: undefined, race: work, isAgent: true });
+      } else {
+        const timeoutMs = ref.timeoutMs ?? limits.toolTimeoutMs;
+        const attempts = ref.maxAttempts ?? limits.toolMaxAttempts;
+        const work = context.df.callActivityWithRetry(Activities.runTool.name, retryOptions(1_000, attempts), {
+          ...base,
+          agent: agentRef,
+          call,
+        });
+        const timer = context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + timeoutMs));
+        races.push({ call, work, timer, race: context.df.Task.any([work, timer]), isAgent: false });
+      }
+    }
+    if (races.length > 0) {
+      const all = context.df.Task.all(races.map((r) => r.race));
+      const winner = yield context.df.Task.any([all, cancel]);
+      if (winner === cancel) return 'canceled';
+    }
+    for (const r of races) {
+      if (r.timer && !r.timer.isCompleted) r.timer.cancel();
+      if (r.timer && r.race.result === r.timer) {
+        outcomes.set(r.call.id, { callId: r.call.id, name: r.call.name, status: 'timeout', content: json({ error: 'timeout', message: 'The tool did not answer in time.' }) });
+      } else if (r.work.isFaulted) {
+        outcomes.set(r.call.id, { callId: r.call.id, name: r.call.name, status: 'error', content: json({ error: 'tool_failed', message: errorText(r.work.result) }) });
+      } else if (r.isAgent) {
+        const child = r.work.result as AgentRunOutput;
+        usage = addUsage(usage, child.usage);
+        outcomes.set(r.call.id, { callId: r.call.id, name: r.call.name, status: 'ok', content: json({ status: child.status, answer: child.answer, turns: child.turns }) });
+      } else {
+        outcomes.set(r.call.id, r.work.result as ToolOutcome);
+      }
+    }
+    return calls.map((c) => outcomes.get(c.id) as ToolOutcome);
+  }
+
+  try {
+    if (!input.carry) {
+      yield context.df.callActivityWithRetry(Activities.prepareRun.name, bookkeeping, { run: input });
+    }
+    for (;;) {
+      if (turn >= limits.maxTurns) return yield* finish('max_turns', undefined);
+      if (totalTokens(usage) >= limits.maxTotalTokens) return yield* finish('budget_exhausted', undefined);
+      if (turnsThisGeneration >= limits.continueAsNewEveryTurns) {
+        context.df.continueAsNew({
+          ...input,
+          carry: { turn, usage, toolCalls, messageCount, pending, generation: carry.generation + 1 },
+        } satisfies AgentRunInput);
+        return undefined;
+      }
+      turn += 1;
+      turnsThisGeneration += 1;
+      progress('model');
+      const modelTask = context.df.callActivityWithRetry(Activities.callModel.name, retryOptions(2_000, 3), {
+        ...base,
+        agent: agentRef,
+        turn,
+        messageCount,
+        ...(turn === 1 ? { userInput: input.input } : {}),
+        toolOutcomes: pending,
+        ...(input.deployments ? { deployments: input.deployments } : {}),
+      });
+      const winner = yield context.df.Task.any([modelTask, cancel]);
+      if (winner === cancel) return yield* finish('canceled', undefined);
+      if (modelTask.isFaulted) throw modelTask.result;
+      const model = modelTask.result as CallModelOutput;
+      if (model.failure) throw new Error(`model call failed (${model.failure.code}): ${model.failure.message}`);
+      usage = addUsage(usage, model.usage);
+      messageCount = model.messageCount;
+      pending = [];
+      if (model.answer) return yield* finish('completed', model.answer);
+      if (model.toolCalls.length === 0) return yield* finish('completed', { inline: '' });
+      toolCalls += model.toolCalls.length;
+      const outcomes = yield* runTools(model.toolCalls);
+      if (outcomes === 'canceled') return yield* finish('canceled', undefined);
+      pending = outcomes;
+    }
+  } catch (error) {
+    yield context.df.callActivityWithRetry(Activities.recordRunEvent.name, bookkeeping, {
+      ...base,
+      type: 'run.failed',
+      data: { error: errorText(error), turns: turn },
+    });
+    throw error;
+  }
+}
+
+
