@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from '../../shared/config.js';
+
+describe('configuration', () => {
+  it('runs locally on embedded defaults', () => {
+    const config = parseConfig({});
+    expect(config.environment).toBe('local');
+    expect(config.blob).toMatchObject({ kind: 'connection-string', connectionString: 'UseDevelopmentStorage=true' });
+    expect(config.model).toEqual({ kind: 'openai-compatible', baseUrl: 'http://127.0.0.1:7072/v1' });
+  });
+
+  it('lists every bad key at once', () => {
+    let error: ConfigError | undefined;
+    try {
+      parseConfig({ APP_ENVIRONMENT: 'prod', AGENT_REQUEST_MAX_BYTES: 'lots', STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=true', STORAGE_CONTAINER: 'Bad_Name' });
+    } catch (e) {
+      error = e as ConfigError;
+    }
+    expect(error?.name).toBe('ConfigError');
+    const keys = error?.problems.map((p) => p.split(':')[0]);
+    expect(keys).toEqual(expect.arrayContaining(['AGENT_REQUEST_MAX_BYTES', 'STORAGE_CONTAINER']));
+  });
+
+  it('refuses connection strings and requires identity endpoints outside local', () => {
+    let error: ConfigError | undefined;
+    try {
+      parseConfig({ APP_ENVIRONMENT: 'prod', STORAGE_CONNECTION_STRING: 'UseDevelopmentStorage=true' });
+    } catch (e) {
+      error = e as ConfigError;
+    }
+    const text = error?.problems.join('\n') ?? '';
+    expect(text).toContain('STORAGE_CONNECTION_STRING: connection strings are local-only');
+    expect(text).toContain('STORAGE_BLOB_ACCOUNT_URL: required in prod');
+    expect(text).toContain('AZURE_OPENAI_ENDPOINT: required');
+  });
+
+  it('accepts an identity-based production configuration', () => {
+    const config = parseConfig({
+      APP_ENVIRONMENT: 'prod',
+      STORAGE_BLOB_ACCOUNT_URL: 'https://stagents.blob.core.windows.net',
+      AZURE_OPENAI_ENDPOINT: 'https://aoai-agents.openai.azure.com',
+      AZURE_CLIENT_ID: '00000000-0000-0000-0000-000000000001',
+    });
+    expect(config.blob.kind).toBe('identity');
+    expect(config.model.kind).toBe('azure');
+    expect(config.runEventsFile).toBeUndefined();
+  });
+});
