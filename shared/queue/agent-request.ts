@@ -1,5 +1,7 @@
 import type { InvocationContext } from '@azure/functions';
+import type { DurableClient } from 'durable-functions';
 import { z } from 'zod';
+import { startAgentRun } from '../agent-runtime/start-run.js';
 import type { Deps } from '../composition-root.js';
 
 /** The Service Bus door's message body (DESIGN.md section 3). */
@@ -8,6 +10,8 @@ export const AgentRequestSchema = z.object({
   agent: z.string().regex(/^[a-z0-9][a-z0-9-]{1,62}$/, 'agent must be a lower-case slug'),
   input: z.unknown(),
   idempotencyKey: z.string().min(1).max(128).optional(),
+  correlationId: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/).optional(),
+  variables: z.record(z.string(), z.string().max(4096)).optional(),
 });
 export type AgentRequest = z.infer<typeof AgentRequestSchema>;
 
@@ -43,15 +47,24 @@ export function parseAgentRequest(body: unknown, maxBytes: number): AgentRequest
 }
 
 /**
- * `agent-requests` queue handler. Validates the request and logs its acceptance. Starting the
- * agent run is wired in with the agent runtime; until then a valid message is only accepted.
- * An invalid message throws, so the platform retries and finally dead-letters it.
+ * `agent-requests` queue handler: validates the request and starts its agent run. The run id
+ * comes from `idempotencyKey`, else the message id, so a redelivered message starts nothing
+ * new. An invalid message throws a non-retryable error (the platform retries, then
+ * dead-letters it); a transient failure throws so the message is redelivered.
  */
-export function createAgentRequestHandler(deps: Pick<Deps, 'config'>) {
+export function createAgentRequestHandler(deps: Pick<Deps, 'config' | 'catalog'>, getClient: (context: InvocationContext) => DurableClient) {
   return async (message: unknown, context: InvocationContext): Promise<void> => {
     const request = parseAgentRequest(message, deps.config.agentRequestMaxBytes);
-    context.log(
-      `agent request accepted: tenant=${request.tenantId} agent=${request.agent} messageId=${String(context.triggerMetadata?.['messageId'] ?? '')}`,
-    );
+    const messageId = String(context.triggerMetadata?.['messageId'] ?? context.invocationId);
+    const started = await startAgentRun(getClient(context), deps.catalog, {
+      tenantId: request.tenantId,
+      agentId: request.agent,
+      input: request.input,
+      initiator: { kind: 'queue', id: messageId },
+      correlationId: request.correlationId ?? messageId,
+      idempotencyKey: request.idempotencyKey ?? `sb:${messageId}`,
+      ...(request.variables ? { variables: request.variables } : {}),
+    });
+    context.log(`agent request ${messageId}: run ${started.runId} ${started.created ? 'started' : 'already exists'}`);
   };
 }

@@ -1,0 +1,104 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { DurableClient } from 'durable-functions';
+import type { AgentCatalog } from '../agents/agent-catalog.js';
+import type { AgentSnapshot } from '../agents/agent-definition.js';
+import { Orchestrators } from './activity-catalog.js';
+import type { AgentRunInput, Initiator, PayloadRef } from './run-types.js';
+
+export interface StartRunRequest {
+  tenantId: string;
+  agentId: string;
+  /** The user's request: text, or JSON that is passed to the model as text. */
+  input: unknown;
+  initiator: Initiator;
+  correlationId: string;
+  /** Same key for the same tenant → same run, started once. */
+  idempotencyKey?: string;
+  variables?: Record<string, string>;
+}
+
+export interface StartedRun {
+  runId: string;
+  /** False when an idempotent request found the run already started. */
+  created: boolean;
+}
+
+/**
+ * The Durable instance id of a run: the tenant id, then an opaque part. Derived from the
+ * idempotency key when there is one, so a redelivered request maps to the same instance.
+ */
+export function runIdFor(tenantId: string, idempotencyKey: string | undefined): string {
+  const opaque = idempotencyKey
+    ? createHash('sha256').update(`${tenantId}\n${idempotencyKey}`).digest('base64url').slice(0, 32)
+    : randomUUID().replaceAll('-', '');
+  return `${tenantId}--${opaque}`;
+}
+
+/** The tenant a run id belongs to; undefined when the id is not one of ours. */
+export function tenantOfRunId(runId: string): string | undefined {
+  const match = /^([a-z0-9][a-z0-9-]{1,62}?)--[A-Za-z0-9_-]{16,64}$/.exec(runId);
+  return match?.[1];
+}
+
+/** Resolves `agent` and every sub-agent it may call (to the depth its limits allow). */
+export async function resolveAgentTree(
+  catalog: AgentCatalog,
+  tenantId: string,
+  agentId: string,
+): Promise<{ agent: AgentSnapshot; subAgents: Record<string, AgentSnapshot> }> {
+  const agent = await catalog.resolve(tenantId, agentId);
+  const subAgents: Record<string, AgentSnapshot> = {};
+  let frontier = [agent];
+  for (let depth = 0; depth < agent.definition.limits.maxSubAgentDepth && frontier.length > 0; depth++) {
+    const next: AgentSnapshot[] = [];
+    for (const snapshot of frontier) {
+      for (const ref of snapshot.definition.tools) {
+        if ('agent' in ref && !subAgents[ref.agent]) {
+          subAgents[ref.agent] = await catalog.resolve(tenantId, ref.agent);
+          next.push(subAgents[ref.agent] as AgentSnapshot);
+        }
+      }
+    }
+    frontier = next;
+  }
+  return { agent, subAgents };
+}
+
+function inputText(input: unknown): string {
+  return typeof input === 'string' ? input : JSON.stringify(input ?? null);
+}
+
+/**
+ * Starts an `agentRun` orchestration. Idempotent with an idempotency key: when the instance
+ * already exists (any status) the existing run is returned and nothing new starts.
+ * Large inputs are stored in the tenant's blob space by the first activity, so the caller
+ * passes at most `inlineLimitBytes` inline here (bigger input is rejected by the doors).
+ */
+export async function startAgentRun(client: DurableClient, catalog: AgentCatalog, request: StartRunRequest): Promise<StartedRun> {
+  const runId = runIdFor(request.tenantId, request.idempotencyKey);
+  if (request.idempotencyKey) {
+    const existing = await client.getStatus(runId).catch(() => undefined);
+    if (existing && existing.instanceId) return { runId, created: false };
+  }
+  const { agent, subAgents } = await resolveAgentTree(catalog, request.tenantId, request.agentId);
+  const input: PayloadRef = { inline: inputText(request.input) };
+  const runInput: AgentRunInput = {
+    tenantId: request.tenantId,
+    runId,
+    agent,
+    input,
+    variables: request.variables ?? {},
+    initiator: request.initiator,
+    correlationId: request.correlationId,
+    depth: 0,
+    subAgents,
+  };
+  try {
+    await client.startNew(Orchestrators.agentRun.name, { instanceId: runId, input: runInput });
+  } catch (error) {
+    // A concurrent duplicate won the race: the run exists, which is what the caller wanted.
+    if (request.idempotencyKey && (await client.getStatus(runId).catch(() => undefined))?.instanceId) return { runId, created: false };
+    throw error;
+  }
+  return { runId, created: true };
+}
