@@ -7,7 +7,8 @@ const appDir = join(import.meta.dirname, '..', 'fixtures', 'basic-app');
 describe('devhost HTTP triggers', () => {
   let host: Devhost;
   beforeAll(async () => {
-    host = await startDevhost({ appDir, port: 0, storage: 'memory', logLevel: 'error', maxRequestBodyBytes: 1024, extensions: [] });
+    process.env['TICKER_SCHEDULE'] = '0 0 0 1 1 *';
+    host = await startDevhost({ appDir, port: 0, storage: 'memory', logLevel: 'error', maxRequestBodyBytes: 1024 });
   });
   afterAll(async () => {
     await host?.stop();
