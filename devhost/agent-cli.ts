@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+/**
+ * `npm run agent -- <agentId> "<message>" [--tenant <id>] [--json] [--reject]`
+ *
+ * Runs one agent run end to end on a throwaway local stack (in-memory devhost state, in-memory
+ * Azurite, the offline model unless MODEL_PROVIDER/MODEL_BASE_URL point elsewhere): enqueues the
+ * request on `agent-requests` as a real client would, follows the run's progress, answers
+ * approvals (approve by default, `--reject` to deny), and prints the result.
+ * Exit code 0 only when the run completed.
+ */
+import { parseArgs } from 'node:util';
+import { join } from 'node:path';
+import { runIdFor } from '../shared/agent-runtime/start-run.js';
+import type { AgentRunOutput, RunProgress } from '../shared/agent-runtime/run-types.js';
+import { startLocalStack } from './local-stack.js';
+
+const root = join(import.meta.dirname, '..', '..');
+const USAGE = 'Usage: npm run agent -- <agentId> "<message>" [--tenant <id>] [--json] [--reject] [--timeout-ms <n>]';
+
+interface InstanceStatus {
+  runtimeStatus: string;
+  customStatus?: RunProgress | null;
+  output?: AgentRunOutput | string | null;
+}
+
+async function main(): Promise<number> {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      tenant: { type: 'string', default: 'contoso' },
+      json: { type: 'boolean', default: false },
+      reject: { type: 'boolean', default: false },
+      'timeout-ms': { type: 'string', default: '120000' },
+    },
+  });
+  const [agentId, message] = positionals;
+  if (!agentId || !message) {
+    process.stderr.write(`${USAGE}\n`);
+    return 2;
+  }
+  const say = (line: string): void => {
+    if (!values.json) process.stdout.write(`${line}\n`);
+  };
+  const stack = await startLocalStack({
+    appDir: root,
+    port: 0,
+    storage: 'memory',
+    logLevel: 'error',
+    azurite: { port: 0 },
+    offlineModelPort: 0,
+    seed: { documentsDir: join(root, 'samples', 'documents'), tenants: [values.tenant] },
+  });
+  try {
+    const { url, keys } = stack.devhost;
+    const code = encodeURIComponent(keys.keys.masterKey);
+    const idempotencyKey = `cli-${Date.now()}`;
+    const runId = runIdFor(values.tenant, idempotencyKey);
+    const send = await fetch(`${url}/admin/devhost/queues/agent-requests/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-functions-key': keys.keys.masterKey },
+      body: JSON.stringify({ body: { tenantId: values.tenant, agent: agentId, input: message, idempotencyKey }, contentType: 'application/json' }),
+    });
+    if (!send.ok) throw new Error(`could not enqueue the request: ${send.status} ${await send.text()}`);
+    say(`run ${runId} queued for agent ${agentId} (tenant ${values.tenant})`);
+
+    const deadline = Date.now() + Number(values['timeout-ms']);
+    let lastProgress = '';
+    const answered = new Set<string>();
+    let status: InstanceStatus | undefined;
+    while (Date.now() < deadline) {
+      const res = await fetch(`${url}/runtime/webhooks/durabletask/instances/${encodeURIComponent(runId)}?code=${code}`);
+      if (res.status === 404) {
+        await new Promise((r) => setTimeout(r, 25));
+        continue;
+      }
+      status = (await res.json()) as InstanceStatus;
+      const progress = status.customStatus;
+      if (progress && typeof progress === 'object') {
+        const line = `turn ${progress.turn}: ${progress.phase}${progress.pendingTools.length ? ` [${progress.pendingTools.join(', ')}]` : ''} (tokens ${progress.usage.inputTokens}+${progress.usage.outputTokens})`;
+        if (line !== lastProgress) say(line);
+        lastProgress = line;
+        for (const pending of progress.awaitingApproval ?? []) {
+          if (answered.has(pending.toolCallId)) continue;
+          answered.add(pending.toolCallId);
+          const approved = !values.reject;
+          say(`approval requested for ${pending.tool} (${pending.toolCallId}): ${approved ? 'approving' : 'rejecting'}`);
+          await fetch(`${url}/runtime/webhooks/durabletask/instances/${encodeURIComponent(runId)}/raiseEvent/approval?code=${code}`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ toolCallId: pending.toolCallId, approved, decidedBy: 'agent-cli' }),
+          });
+        }
+      }
+      if (['Completed', 'Failed', 'Terminated', 'Canceled'].includes(status.runtimeStatus)) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    const output = status?.output && typeof status.output === 'object' ? status.output : undefined;
+    const completed = status?.runtimeStatus === 'Completed' && output?.status === 'completed';
+    const result = {
+      status: completed ? 'completed' : (output?.status ?? status?.runtimeStatus ?? 'timeout'),
+      answer: output?.answer ?? null,
+      turns: output?.turns ?? 0,
+      toolCalls: output?.toolCalls ?? 0,
+      usage: output?.usage ?? null,
+      ...(status?.runtimeStatus === 'Failed' ? { error: status.output } : {}),
+    };
+    if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+    else {
+      say(`\nstatus: ${result.status}, turns: ${result.turns}, tool calls: ${result.toolCalls}`);
+      if (result.usage) say(`usage: ${JSON.stringify(result.usage)}`);
+      say(`\n${result.answer ?? String((result as { error?: unknown }).error ?? '')}`);
+    }
+    return completed ? 0 : 1;
+  } finally {
+    await stack.stop();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`agent run failed: ${(error as Error)?.stack ?? String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,84 @@
+import { BlobServiceClient } from '@azure/storage-blob';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { startAzurite, type AzuriteHandle } from './azurite.js';
+import { startDevhost, type Devhost } from './host.js';
+import type { LogLevel } from './logger.js';
+import { startOfflineModel, type OfflineModel } from './offline-model/server.js';
+import type { StorageOption } from './storage.js';
+
+/**
+ * This project's local stack: Azurite (blob), the offline model, and the devhost running the
+ * app, wired together through the app's own settings (`STORAGE_CONNECTION_STRING`,
+ * `MODEL_BASE_URL`) exactly as Azure services are in production. Settings the user already
+ * set win, so the same runner can point at a real Azure OpenAI deployment.
+ */
+export interface LocalStackOptions {
+  appDir: string;
+  port: number;
+  storage: StorageOption;
+  logLevel: LogLevel;
+  /** Azurite blob port (0: any) and on-disk location (undefined: in memory). */
+  azurite: { port: number; location?: string };
+  offlineModelPort: number;
+  /** Sample documents copied into each tenant's document store on start. */
+  seed?: { documentsDir: string; tenants: string[] };
+}
+
+export interface LocalStack {
+  devhost: Devhost;
+  azurite: AzuriteHandle;
+  offlineModel: OfflineModel;
+  stop(): Promise<void>;
+}
+
+function listFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const full = join(dir, name);
+    return statSync(full).isDirectory() ? listFiles(full) : [full];
+  });
+}
+
+async function seedDocuments(connectionString: string, container: string, seed: NonNullable<LocalStackOptions['seed']>): Promise<void> {
+  const client = BlobServiceClient.fromConnectionString(connectionString).getContainerClient(container);
+  await client.createIfNotExists();
+  const files = listFiles(seed.documentsDir);
+  await Promise.all(
+    seed.tenants.flatMap((tenant) =>
+      files.map((file) => {
+        const body = readFileSync(file);
+        const name = `tenants/${tenant}/documents/${relative(seed.documentsDir, file).split('\\').join('/')}`;
+        return client.getBlockBlobClient(name).upload(body, body.length, { blobHTTPHeaders: { blobContentType: 'text/markdown; charset=utf-8' } });
+      }),
+    ),
+  );
+}
+
+export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const azurite = await startAzurite(options.azurite);
+  let offlineModel: OfflineModel | undefined;
+  try {
+    offlineModel = await startOfflineModel({ port: options.offlineModelPort });
+    process.env['STORAGE_CONNECTION_STRING'] ??= azurite.connectionString;
+    if (process.env['MODEL_PROVIDER'] !== 'azure-openai') process.env['MODEL_BASE_URL'] ??= offlineModel.url;
+    if (options.seed) {
+      await seedDocuments(process.env['STORAGE_CONNECTION_STRING'], process.env['STORAGE_CONTAINER'] ?? 'agent-data', options.seed);
+    }
+    const devhost = await startDevhost({ appDir: options.appDir, port: options.port, storage: options.storage, logLevel: options.logLevel });
+    const model = offlineModel;
+    return {
+      devhost,
+      azurite,
+      offlineModel: model,
+      async stop() {
+        await devhost.stop();
+        await model.stop();
+        await azurite.stop();
+      },
+    };
+  } catch (error) {
+    await offlineModel?.stop();
+    await azurite.stop();
+    throw error;
+  }
+}

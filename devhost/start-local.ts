@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+/**
+ * `npm start`: this app on the devhost with its local services — Azurite (blob, persisted in
+ * .devhost/azurite, port 10000), the offline model (port 7072) and the Functions app on 7071.
+ * Everything here is local-only; see README "What is real and what is local-only".
+ */
+import { join } from 'node:path';
+import { startLocalStack } from './local-stack.js';
+
+const root = join(import.meta.dirname, '..', '..');
+
+async function main(): Promise<void> {
+  const stack = await startLocalStack({
+    appDir: root,
+    port: Number(process.env['DEVHOST_PORT'] ?? '7071'),
+    storage: join(root, '.devhost', 'devhost.db'),
+    logLevel: 'info',
+    azurite: { port: Number(process.env['AZURITE_BLOB_PORT'] ?? '10000'), location: join(root, '.devhost', 'azurite') },
+    offlineModelPort: Number(process.env['OFFLINE_MODEL_PORT'] ?? '7072'),
+    seed: { documentsDir: join(root, 'samples', 'documents'), tenants: ['contoso', 'fabrikam'] },
+  });
+  process.stdout.write(
+    [
+      `devhost listening on ${stack.devhost.url}`,
+      `  Azurite blob: ${stack.azurite.blobEndpoint}`,
+      `  offline model (a deterministic stand-in for Azure OpenAI): ${stack.offlineModel.url}`,
+      `  master key for /admin and durable APIs: .devhost/keys.json`,
+      '',
+    ].join('\n'),
+  );
+  let stopping = false;
+  const shutdown = (): void => {
+    if (stopping) return;
+    stopping = true;
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    stack.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`npm start failed: ${(error as Error)?.message ?? String(error)}\n`);
+  process.exit(1);
+});
