@@ -35,6 +35,11 @@ export const LimitsSchema = z.object({
   /** Messages or tool outputs larger than this are stored in Blob and passed by reference. */
   inlinePayloadMaxBytes: z.number().int().min(1024).max(64 * 1024).default(16 * 1024),
   maxSubAgentDepth: z.number().int().min(0).max(5).default(2),
+  /** Durable retry of a failed model call (after the gateway's own fallback): first wait, attempts. */
+  modelRetryIntervalMs: z.number().int().min(10).max(600_000).default(5_000),
+  modelMaxAttempts: z.number().int().min(1).max(5).default(3),
+  /** First wait before a failed tool call is retried (doubles each time). */
+  toolRetryIntervalMs: z.number().int().min(10).max(600_000).default(1_000),
 });
 
 export const ModelPolicySchema = z.object({

@@ -200,7 +200,7 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
       } else {
         const timeoutMs = ref.timeoutMs ?? limits.toolTimeoutMs;
         const attempts = ref.maxAttempts ?? limits.toolMaxAttempts;
-        const work = context.df.callActivityWithRetry(Activities.runTool.name, retryOptions(1_000, attempts), {
+        const work = context.df.callActivityWithRetry(Activities.runTool.name, retryOptions(limits.toolRetryIntervalMs, attempts), {
           ...base,
           agent: agentRef,
           call,
@@ -248,7 +248,7 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
       turn += 1;
       turnsThisGeneration += 1;
       progress('model');
-      const modelTask = context.df.callActivityWithRetry(Activities.callModel.name, retryOptions(2_000, 3), {
+      const modelTask = context.df.callActivityWithRetry(Activities.callModel.name, retryOptions(limits.modelRetryIntervalMs, limits.modelMaxAttempts), {
         ...base,
         agent: agentRef,
         turn,

@@ -1,0 +1,138 @@
+/**
+ * `npm run bench:agent`: orchestration overhead of an agent turn.
+ *
+ * The same scripted 10-turn run (3 tool calls per turn, then a final answer; the offline model
+ * at zero latency) is executed twice: (a) through the devhost's Durable backend as the app runs
+ * it, and (b) by calling the same activities directly, in order, in one process. Overhead per
+ * turn = (a - b) / turns. Target (issue 4): <= 5 ms per turn.
+ */
+import { startAzurite } from '../devhost/azurite.js';
+import { startDevhost } from '../devhost/host.js';
+import { startOfflineModel, type OfflineTurn } from '../devhost/offline-model/server.js';
+import { AgentDefinitionSchema, snapshotOf } from '../shared/agents/agent-definition.js';
+import { createAgentActivities } from '../shared/agent-runtime/agent-activities.js';
+import type { AgentRunInput, ToolOutcome } from '../shared/agent-runtime/run-types.js';
+import { createDeps } from '../shared/composition-root.js';
+import { parseConfig } from '../shared/config.js';
+import { join } from 'node:path';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const TOOL_TURNS = 10;
+const TOOLS_PER_TURN = 3;
+const RUNS = Number(process.env['BENCH_RUNS'] ?? '5');
+
+function script(): OfflineTurn[] {
+  const turns: OfflineTurn[] = [];
+  for (let t = 0; t < TOOL_TURNS; t++) {
+    turns.push({
+      type: 'tool_calls',
+      toolCalls: Array.from({ length: TOOLS_PER_TURN }, (_v, i) => ({ id: `t${t}c${i}`, name: 'current_time', arguments: {} })),
+      usage: { promptTokens: 100, completionTokens: 20 },
+    });
+  }
+  turns.push({ type: 'text', content: 'done', usage: { promptTokens: 100, completionTokens: 5 } });
+  return turns;
+}
+
+const agent = snapshotOf(
+  AgentDefinitionSchema.parse({
+    id: 'bench-agent',
+    version: 1,
+    description: 'bench',
+    systemPrompt: 'You are a benchmark.',
+    model: { deployments: ['bench'], timeoutMs: 10_000 },
+    tools: [{ tool: 'current_time' }],
+    limits: { maxTurns: TOOL_TURNS + 1, continueAsNewEveryTurns: 100 },
+  }),
+  'bench',
+);
+
+let seq = 0;
+function input(): AgentRunInput {
+  seq += 1;
+  return {
+    tenantId: 'contoso',
+    runId: `contoso--bench${String(seq).padStart(6, '0')}${process.pid}`,
+    agent,
+    input: { inline: 'benchmark' },
+    variables: {},
+    initiator: { kind: 'cli', id: 'bench' },
+    correlationId: `bench-${seq}`,
+    depth: 0,
+  };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
+}
+
+async function main(): Promise<void> {
+  const azurite = await startAzurite();
+  const model = await startOfflineModel();
+  Object.assign(process.env, { STORAGE_CONNECTION_STRING: azurite.connectionString, MODEL_BASE_URL: model.url, RUN_EVENTS_FILE: '' });
+  const devhost = await startDevhost({ appDir: ROOT, port: 0, storage: 'memory', logLevel: 'warn' });
+  const direct = createAgentActivities(createDeps(parseConfig(process.env)).runtime);
+  const code = encodeURIComponent(devhost.keys.keys.masterKey);
+  try {
+    const runDirect = async (): Promise<number> => {
+      model.script(script());
+      const run = input();
+      const started = performance.now();
+      const { agent: ref } = await direct.prepareRun({ run });
+      let messageCount = 0;
+      let pending: ToolOutcome[] = [];
+      for (let turn = 1; ; turn++) {
+        const out = await direct.callModel({ ...run, agent: ref, turn, messageCount, ...(turn === 1 ? { userInput: run.input } : {}), toolOutcomes: pending });
+        messageCount = out.messageCount;
+        if (out.answer) break;
+        pending = await Promise.all(out.toolCalls.map((call) => direct.runTool({ ...run, agent: ref, call })));
+      }
+      await direct.recordRunEvent({ ...run, type: 'run.completed', data: {} });
+      return performance.now() - started;
+    };
+    const runDurable = async (): Promise<number> => {
+      model.script(script());
+      const run = input();
+      const started = performance.now();
+      const res = await fetch(`${devhost.url}/runtime/webhooks/durabletask/orchestrators/agentRun/${run.runId}?code=${code}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(run),
+      });
+      if (res.status !== 202) throw new Error(`start failed ${res.status}`);
+      for (;;) {
+        const s = (await (await fetch(`${devhost.url}/runtime/webhooks/durabletask/instances/${run.runId}?code=${code}`)).json()) as { runtimeStatus: string; output: unknown };
+        if (s.runtimeStatus === 'Completed') break;
+        if (s.runtimeStatus === 'Failed') throw new Error(`run failed: ${JSON.stringify(s.output)}`);
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      return performance.now() - started;
+    };
+    // Warm-up (JIT, connections, container creation).
+    await runDirect();
+    await runDurable();
+    const directTimes: number[] = [];
+    const durableTimes: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      directTimes.push(await runDirect());
+      durableTimes.push(await runDurable());
+    }
+    const turns = TOOL_TURNS + 1;
+    const d = median(directTimes);
+    const o = median(durableTimes);
+    console.log(`bench:agent ${turns} turns (${TOOL_TURNS} with ${TOOLS_PER_TURN} parallel tools + final answer), offline model at 0 ms, median of ${RUNS}`);
+    console.log(`  direct (same activities in one process): ${d.toFixed(1)} ms`);
+    console.log(`  through the devhost Durable backend:     ${o.toFixed(1)} ms (end to end, start to Completed)`);
+    console.log(`  orchestration overhead per turn:          ${((o - d) / turns).toFixed(2)} ms (target <= 5 ms)`);
+  } finally {
+    await devhost.stop();
+    await model.stop();
+    await azurite.stop();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
