@@ -61,6 +61,14 @@ export interface RunToolInput {
   call: ToolCallRequest;
 }
 
+/** Input of the `agentToolCall` sub-orchestration: one tool call and its retry policy. */
+export interface ToolCallInput {
+  tool: RunToolInput;
+  maxAttempts: number;
+  /** First wait before a retry, in milliseconds; doubles per attempt. */
+  retryIntervalMs: number;
+}
+
 export interface PrepareRunInput {
   run: AgentRunInput;
 }
@@ -86,4 +94,6 @@ export const Activities = {
 
 export const Orchestrators = {
   agentRun: { name: 'agentRun' } as ActivityName<AgentRunInput, AgentRunOutput>,
+  /** One tool call with retries (see shared/orchestrators/agent-tool-call.ts for why). */
+  agentToolCall: { name: 'agentToolCall' } as ActivityName<ToolCallInput, ToolOutcome>,
 } as const;

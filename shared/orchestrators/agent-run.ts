@@ -1,7 +1,7 @@
 import * as df from 'durable-functions';
 import type { OrchestrationContext, Task, TimerTask } from 'durable-functions';
 import type { AgentSnapshot, ToolRef } from '../agents/agent-definition.js';
-import { Activities, Orchestrators, type AgentRef, type CallModelOutput } from '../agent-runtime/activity-catalog.js';
+import { Activities, Orchestrators, type AgentRef, type CallModelOutput, type ToolCallInput } from '../agent-runtime/activity-catalog.js';
 import {
   addUsage,
   RUN_EVENTS,
@@ -108,15 +108,15 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
       type: 'approval.requested',
       data: { calls: calls.map((c) => ({ toolCallId: c.id, tool: c.name })), deadline: deadline.toISOString() },
     });
-    const timer: TimerTask = context.df.createTimer(deadline);
     while (undecided.size > 0) {
+      // A fresh timer per wait: re-yielding one task in a new Task.any reschedules it with a
+      // new task id (durable-js issue #574).
+      const timer: TimerTask = context.df.createTimer(deadline);
       const event = context.df.waitForExternalEvent(RUN_EVENTS.approval);
       const winner = yield context.df.Task.any([event, timer, cancel]);
-      if (winner === cancel) {
-        timer.cancel();
-        return 'canceled';
-      }
       if (winner === timer) break;
+      timer.cancel();
+      if (winner === cancel) return 'canceled';
       const decision = event.result as ApprovalDecision;
       if (!decision || !undecided.has(decision.toolCallId)) continue;
       undecided.delete(decision.toolCallId);
@@ -132,7 +132,6 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
         [...undecided.values()].map((c) => ({ toolCallId: c.id, tool: c.name, deadline: deadline.toISOString() })),
       );
     }
-    if (!timer.isCompleted) timer.cancel();
     return approved;
   }
 
@@ -199,12 +198,15 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
         races.push({ call, work, timer: undefined, race: work, isAgent: true });
       } else {
         const timeoutMs = ref.timeoutMs ?? limits.toolTimeoutMs;
-        const attempts = ref.maxAttempts ?? limits.toolMaxAttempts;
-        const work = context.df.callActivityWithRetry(Activities.runTool.name, retryOptions(limits.toolRetryIntervalMs, attempts), {
-          ...base,
-          agent: agentRef,
-          call,
-        });
+        const work = context.df.callSubOrchestrator(
+          Orchestrators.agentToolCall.name,
+          {
+            tool: { ...base, agent: agentRef, call },
+            maxAttempts: ref.maxAttempts ?? limits.toolMaxAttempts,
+            retryIntervalMs: limits.toolRetryIntervalMs,
+          } satisfies ToolCallInput,
+          `${input.runId}~${turn}~${call.id}`.slice(0, 256),
+        );
         const timer = context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + timeoutMs));
         races.push({ call, work, timer, race: context.df.Task.any([work, timer]), isAgent: false });
       }
@@ -212,7 +214,11 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
     if (races.length > 0) {
       const all = context.df.Task.all(races.map((r) => r.race));
       const winner = yield context.df.Task.any([all, cancel]);
-      if (winner === cancel) return 'canceled';
+      if (winner === cancel) {
+        // Open timers would keep the instance Running until they fire.
+        for (const r of races) if (r.timer && !r.timer.isCompleted) r.timer.cancel();
+        return 'canceled';
+      }
     }
     for (const r of races) {
       if (r.timer && !r.timer.isCompleted) r.timer.cancel();

@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AgentCatalog, AgentCatalogError } from '../../shared/agents/agent-catalog.js';
+import type { AgentCatalogError } from '../../shared/agents/agent-catalog.js';
+import { AgentCatalog } from '../../shared/agents/agent-catalog.js';
 import { renderPrompt } from '../../shared/agents/agent-definition.js';
 
 const shippedAgents = join(import.meta.dirname, '..', '..', 'agents');

@@ -9,7 +9,7 @@ import type { ServiceBusExtension } from '../../devhost/service-bus-extension.js
 const appDir = join(import.meta.dirname, '..', 'fixtures', 'basic-app');
 type Received = { fn: string; message?: unknown; deliveryCount?: number; messageId?: string; isPastDue?: boolean };
 const received = (): Received[] => ((globalThis as { __basicAppQueue?: Received[] }).__basicAppQueue ??= []);
-const isServiceBus = (e: HostExtension): e is ServiceBusExtension => 'waitForIdle' in e;
+const isServiceBus = (e: HostExtension): e is ServiceBusExtension => e.triggerTypes.includes('serviceBusTrigger');
 
 async function until<T>(probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

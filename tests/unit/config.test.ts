@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../shared/config.js';
+import type { ConfigError} from '../../shared/config.js';
+import { parseConfig } from '../../shared/config.js';
 
 describe('configuration', () => {
   it('runs locally on embedded defaults', () => {

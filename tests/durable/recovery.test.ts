@@ -1,0 +1,150 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { EventType } from '../../devhost/durable/history.js';
+import { repoRoot, spawnDevhost, type SpawnedDevhost } from '../helpers/spawn-devhost.js';
+import { durableAppDir, outputOf, startDurableHarness } from './durable-test-kit.js';
+
+const dirs: string[] = [];
+function tempDb(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'durable-recovery-'));
+  dirs.push(dir);
+  return join(dir, 'devhost.db');
+}
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+const sumOfSquares = (n: number): number => (n * (n + 1) * (2 * n + 1)) / 6;
+
+describe('recovery after a restart on the same database file', () => {
+  it('finishes a fan-out that was stopped midway', async () => {
+    const storage = tempDb();
+    const first = await startDurableHarness({ storage });
+    const id = await first.start('slowFanOut', { count: 24, delayMs: 15 });
+    // stop once some, but not all, results are in
+    await first.until(id, (b) => ((b['historyEvents'] ?? []) as { EventType: string }[]).filter((e) => e.EventType === 'TaskCompleted').length >= 4);
+    await first.stop();
+
+    const second = await startDurableHarness({ storage });
+    try {
+      const record = await second.finished(id);
+      expect(outputOf(record)).toEqual({ total: sumOfSquares(24), confirmation: `Hello total ${sumOfSquares(24)}!` });
+      const completed = second.durable.engine.history(id).filter((e) => e.EventType === EventType.TaskCompleted);
+      // every task completed exactly once in the history
+      expect(new Set(completed.map((e) => e.TaskScheduledId)).size).toBe(completed.length);
+      expect(completed.length).toBe(25);
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it('fires a timer that came due while the host was down', async () => {
+    const storage = tempDb();
+    const first = await startDurableHarness({ storage });
+    const id = await first.start('durableTimer', { delayMs: 150 });
+    await first.until(id, (b) => ((b['historyEvents'] ?? []) as { EventType: string }[]).some((e) => e.EventType === 'TimerCreated'));
+    await first.stop();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+
+    const restartedAt = Date.now();
+    const second = await startDurableHarness({ storage });
+    try {
+      const record = await second.finished(id);
+      expect(Date.now() - restartedAt).toBeLessThan(1_000);
+      expect(outputOf(record)).toBeGreaterThanOrEqual(150);
+    } finally {
+      await second.stop();
+    }
+  });
+
+  it('keeps raised events and pending entity operations', async () => {
+    const storage = tempDb();
+    const first = await startDurableHarness({ storage });
+    const id = await first.start('eventCollector', { max: 2 });
+    await first.until(id, (b) => b['runtimeStatus'] === 'Running');
+    await first.raise(id, 'tick', 'before restart');
+    await first.client('signalEntity', 'Counter', 'persisted', 'add', 11);
+    await first.stop();
+
+    const second = await startDurableHarness({ storage });
+    try {
+      await second.raise(id, 'tick', 'after restart');
+      const record = await second.finished(id);
+      expect(outputOf(record)).toEqual(['before restart', 'after restart']);
+      await second.durable.waitForIdle();
+      expect((await second.client('readEntityState', 'Counter', 'persisted')).value).toEqual({ entityExists: true, entityState: 11 });
+    } finally {
+      await second.stop();
+    }
+  });
+});
+
+const cli = join(repoRoot, 'dist', 'devhost', 'cli.js');
+
+describe.skipIf(!existsSync(cli))('crash recovery of the devhost CLI (SIGKILL)', () => {
+  it('completes a 50-way fan-out killed midway, without redoing completed activities', async () => {
+    const storage = tempDb();
+    const log = join(storage, '..', 'activities.log');
+    const args = ['--app', durableAppDir, '--storage', storage, '--log-level', 'warn'];
+    const env = { DURABLE_ACTIVITY_LOG: log };
+    let host: SpawnedDevhost | undefined = await spawnDevhost(args, env);
+    try {
+      const base = `${host.url}/runtime/webhooks/durabletask`;
+      const start = await fetch(`${base}/orchestrators/slowFanOut`, { method: 'POST', body: JSON.stringify({ count: 50, delayMs: 40 }) });
+      expect(start.status).toBe(202);
+      const { id } = (await start.json()) as { id: string };
+
+      // Kill once part of the fan-out has been recorded.
+      let recordedBeforeKill: number[] = [];
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        const res = await fetch(`${base}/instances/${id}?showHistory=true&showInput=true`);
+        const body = (await res.json()) as { historyEvents?: { EventType: string; Input?: string }[] };
+        const done = (body.historyEvents ?? []).filter((e) => e.EventType === 'TaskCompleted' && e.Input?.includes('"delayMs"'));
+        if (done.length >= 10) {
+          recordedBeforeKill = done.map((e) => (JSON.parse(e.Input ?? '{}') as { n: number }).n);
+          break;
+        }
+        if (Date.now() > deadline) throw new Error(`fan-out made no progress: ${JSON.stringify(body)}`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect(recordedBeforeKill.length).toBeLessThan(50);
+      const firstPid = host.child.pid;
+      await host.kill();
+      host = undefined;
+
+      host = await spawnDevhost(args, env);
+      const restarted = host;
+      const finalStatus = await (async () => {
+        const until = Date.now() + 20_000;
+        for (;;) {
+          const res = await fetch(`${restarted.url}/runtime/webhooks/durabletask/instances/${id}`);
+          const body = (await res.json()) as { runtimeStatus: string; output: unknown };
+          if (res.status === 200) return body;
+          if (Date.now() > until) throw new Error(`not finished after restart: ${JSON.stringify(body)}`);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      })();
+      expect(finalStatus.runtimeStatus).toBe('Completed');
+      expect(finalStatus.output).toEqual({ total: sumOfSquares(50), confirmation: `Hello total ${sumOfSquares(50)}!` });
+
+      // Activities whose results were recorded before the kill did not run again; every
+      // activity ran in one process or the other (those cut off by the kill ran again).
+      const runs = readFileSync(log, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => line.split(' '));
+      const rerun = runs.filter(([pid]) => pid !== String(firstPid)).map(([, n]) => Number(n));
+      expect(rerun.filter((n) => recordedBeforeKill.includes(n))).toEqual([]);
+      expect(rerun.length).toBeGreaterThan(0);
+      expect(new Set(runs.map(([, n]) => Number(n))).size).toBe(50);
+      const history = await fetch(`${restarted.url}/runtime/webhooks/durabletask/instances/${id}?showHistory=true`);
+      const events = ((await history.json()) as { historyEvents: { EventType: string; FunctionName?: string }[] }).historyEvents;
+      expect(events.filter((e) => e.EventType === 'TaskCompleted' && e.FunctionName === 'slowSquare').length).toBe(50);
+    } finally {
+      await host?.stop();
+    }
+  }, 60_000);
+});
