@@ -7,13 +7,12 @@
  * turn = (a - b) / turns. Target (issue 4): <= 5 ms per turn.
  */
 import { startAzurite } from '../devhost/azurite.js';
+import { isDurableExtension } from '../devhost/durable/index.js';
 import { startDevhost } from '../devhost/host.js';
 import { startOfflineModel, type OfflineTurn } from '../devhost/offline-model/server.js';
 import { AgentDefinitionSchema, snapshotOf } from '../shared/agents/agent-definition.js';
 import { createAgentActivities } from '../shared/agent-runtime/agent-activities.js';
 import type { AgentRunInput, ToolOutcome } from '../shared/agent-runtime/run-types.js';
-import { createDeps } from '../shared/composition-root.js';
-import { parseConfig } from '../shared/config.js';
 import { join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -72,8 +71,12 @@ async function main(): Promise<void> {
   const model = await startOfflineModel();
   Object.assign(process.env, { STORAGE_CONNECTION_STRING: azurite.connectionString, MODEL_BASE_URL: model.url, RUN_EVENTS_FILE: '' });
   const devhost = await startDevhost({ appDir: ROOT, port: 0, storage: 'memory', logLevel: 'warn' });
-  const direct = createAgentActivities(createDeps(parseConfig(process.env)).runtime);
+  // Imported only now: the composition root reads settings when it loads.
+  const { deps } = await import('../shared/composition-root.js');
+  const direct = createAgentActivities(deps.runtime);
   const code = encodeURIComponent(devhost.keys.keys.masterKey);
+  const durable = devhost.extension(isDurableExtension);
+  if (!durable) throw new Error('the devhost has no durable extension');
   try {
     const runDirect = async (): Promise<number> => {
       model.script(script());
@@ -101,10 +104,11 @@ async function main(): Promise<void> {
         body: JSON.stringify(run),
       });
       if (res.status !== 202) throw new Error(`start failed ${res.status}`);
+      // Watch the instance in-process (no HTTP polling competing with the run for the event loop).
       for (;;) {
-        const s = (await (await fetch(`${devhost.url}/runtime/webhooks/durabletask/instances/${run.runId}?code=${code}`)).json()) as { runtimeStatus: string; output: unknown };
-        if (s.runtimeStatus === 'Completed') break;
-        if (s.runtimeStatus === 'Failed') throw new Error(`run failed: ${JSON.stringify(s.output)}`);
+        const s = durable.listInstances({ instanceIdPrefix: run.runId }).find((i) => i.instanceId === run.runId);
+        if (s?.runtimeStatus === 'Completed') break;
+        if (s?.runtimeStatus === 'Failed') throw new Error(`run failed: ${s.output ?? ''}`);
         await new Promise((r) => setTimeout(r, 1));
       }
       return performance.now() - started;

@@ -48,6 +48,7 @@ async function main(): Promise<number> {
     logLevel: 'error',
     azurite: { port: 0 },
     offlineModelPort: 0,
+    devIssuerPort: 0,
     seed: { documentsDir: join(root, 'samples', 'documents'), tenants: [values.tenant] },
   });
   try {

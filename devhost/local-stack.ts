@@ -2,6 +2,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { startAzurite, type AzuriteHandle } from './azurite.js';
+import { DEV_ISSUER_DEFAULT_PORT, defaultDevIssuerKeyFile, startDevTokenIssuer, type DevTokenIssuer } from './dev-token-issuer.js';
 import { startDevhost, type Devhost } from './host.js';
 import type { LogLevel } from './logger.js';
 import { startOfflineModel, type OfflineModel } from './offline-model/server.js';
@@ -21,6 +22,8 @@ export interface LocalStackOptions {
   /** Azurite blob port (0: any) and on-disk location (undefined: in memory). */
   azurite: { port: number; location?: string };
   offlineModelPort: number;
+  /** The development token issuer's port (default 7073; 0 in tests). */
+  devIssuerPort?: number;
   /** Sample documents copied into each tenant's document store on start. */
   seed?: { documentsDir: string; tenants: string[] };
 }
@@ -29,6 +32,7 @@ export interface LocalStack {
   devhost: Devhost;
   azurite: AzuriteHandle;
   offlineModel: OfflineModel;
+  devIssuer: DevTokenIssuer;
   stop(): Promise<void>;
 }
 
@@ -57,8 +61,11 @@ async function seedDocuments(connectionString: string, container: string, seed: 
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   const azurite = await startAzurite(options.azurite);
   let offlineModel: OfflineModel | undefined;
+  let devIssuer: DevTokenIssuer | undefined;
   try {
     offlineModel = await startOfflineModel({ port: options.offlineModelPort });
+    devIssuer = await startDevTokenIssuer({ port: options.devIssuerPort ?? DEV_ISSUER_DEFAULT_PORT, keyFile: defaultDevIssuerKeyFile(options.appDir) });
+    process.env['AUTH_AUTHORITY'] ??= devIssuer.url;
     process.env['STORAGE_CONNECTION_STRING'] ??= azurite.connectionString;
     if (process.env['MODEL_PROVIDER'] !== 'azure-openai') process.env['MODEL_BASE_URL'] ??= offlineModel.url;
     if (options.seed) {
@@ -66,17 +73,21 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     }
     const devhost = await startDevhost({ appDir: options.appDir, port: options.port, storage: options.storage, logLevel: options.logLevel });
     const model = offlineModel;
+    const issuer = devIssuer;
     return {
       devhost,
       azurite,
       offlineModel: model,
+      devIssuer: issuer,
       async stop() {
         await devhost.stop();
+        await issuer.stop();
         await model.stop();
         await azurite.stop();
       },
     };
   } catch (error) {
+    await devIssuer?.stop();
     await offlineModel?.stop();
     await azurite.stop();
     throw error;

@@ -24,6 +24,7 @@ async function main(): Promise<void> {
       `devhost listening on ${stack.devhost.url}`,
       `  Azurite blob: ${stack.azurite.blobEndpoint}`,
       `  offline model (a deterministic stand-in for Azure OpenAI): ${stack.offlineModel.url}`,
+      `  development token issuer: ${stack.devIssuer.url}  (npm run -s token -- --tenant contoso --roles Runs.Write)`,
       `  master key for /admin and durable APIs: .devhost/keys.json`,
       '',
     ].join('\n'),

@@ -8,6 +8,13 @@ import { createModelGateway, systemClock } from './model/model-gateway.js';
 import { createAzureTokenProvider, createOpenAIModelClient } from './model/openai-model-client.js';
 import { AzureBlobStore } from './storage/azure-blob-store.js';
 import type { BlobStore } from './storage/blob-store.js';
+import { createEntraTokenVerifier, remoteSigningKeys, type AccessTokenVerifier } from './auth/entra-token-verifier.js';
+import { KeyVaultSecretProvider } from './auth/key-vault-secret-provider.js';
+import { LocalFileSecretProvider } from './auth/local-file-secret-provider.js';
+import { CachingSecretProvider, type SecretProvider } from './auth/secret-provider.js';
+import { TokenBucketRateLimiter, type RateLimiter } from './http/rate-limiter.js';
+import { BlobTenantDirectory, SingleTenantDirectory, loadTenantCatalogFile, type TenantDirectory } from './tenancy/tenant-directory.js';
+import { TenantCatalogError } from './tenancy/tenant.js';
 import { builtInTools } from './tools/built-in-tools.js';
 import type { Tool } from './tools/tool.js';
 
@@ -20,6 +27,14 @@ export interface Deps {
   version: string;
   catalog: AgentCatalog;
   runtime: AgentRuntimeDeps;
+  /** Tenant records (control plane); in single mode only the configured tenant resolves. */
+  tenants: TenantDirectory;
+  /** Entra ID access tokens for the runs API. */
+  tokens: AccessTokenVerifier;
+  /** Webhook signing secrets by name. */
+  secrets: SecretProvider;
+  /** Per-tenant request budget, per instance. */
+  rateLimiter: RateLimiter;
 }
 
 export interface DepsOverrides {
@@ -31,6 +46,10 @@ export interface DepsOverrides {
   modelClient?: ModelClient;
   events?: RunEventSink;
   tools?: readonly Tool[];
+  tenants?: TenantDirectory;
+  tokens?: AccessTokenVerifier;
+  secrets?: SecretProvider;
+  rateLimiter?: RateLimiter;
 }
 
 class NullRunEventSink implements RunEventSink {
@@ -75,6 +94,21 @@ export function createDeps(config: AppConfig, overrides: DepsOverrides = {}): De
   });
   const events = overrides.events ?? (config.runEventsFile ? new JsonLinesRunEventSink(config.runEventsFile) : new NullRunEventSink());
   const tools = new Map((overrides.tools ?? builtInTools).map((t) => [t.name, t]));
+  const tenants = overrides.tenants ?? createTenantDirectory(config, blobs, now);
+  const tokens =
+    overrides.tokens ??
+    createEntraTokenVerifier({
+      authority: config.auth.authority,
+      audiences: config.auth.audiences,
+      clockSkewMs: config.auth.clockSkewMs,
+      keys: remoteSigningKeys(config.auth.jwksUrl, { cacheMaxAgeMs: config.auth.jwksCacheMaxAgeMs, cooldownMs: config.auth.jwksCooldownMs }),
+      now,
+    });
+  const secrets =
+    overrides.secrets ??
+    (config.secrets.kind === 'key-vault'
+      ? new CachingSecretProvider(new KeyVaultSecretProvider(config.secrets.vaultUrl, new DefaultAzureCredential(identity)), config.secrets.cacheTtlMs, now)
+      : new LocalFileSecretProvider(config.secrets.path));
   const egress = config.egressAllowList;
   return {
     config,
@@ -91,7 +125,30 @@ export function createDeps(config: AppConfig, overrides: DepsOverrides = {}): De
       fetch: globalThis.fetch,
       egressAllowList: async () => egress,
     },
+    tenants,
+    tokens,
+    secrets,
+    rateLimiter: overrides.rateLimiter ?? new TokenBucketRateLimiter(now),
   };
+}
+
+/**
+ * The tenant directory for this deployment. The local file is read here, once, so a bad file
+ * stops the app listing every problem; Blob records are read on demand and cached.
+ */
+function createTenantDirectory(config: AppConfig, blobs: BlobStore, now: () => number): TenantDirectory {
+  const { tenantCatalog, tenancy } = config;
+  let source: TenantDirectory;
+  if (tenantCatalog.kind === 'file') {
+    const file = loadTenantCatalogFile(tenantCatalog.path);
+    if (tenancy.mode === 'single' && !file.ids().includes(tenancy.tenantId)) {
+      throw new TenantCatalogError([`${tenantCatalog.path}: SINGLE_TENANT_ID "${tenancy.tenantId}" is not in the catalog`]);
+    }
+    source = file;
+  } else {
+    source = new BlobTenantDirectory(blobs, { prefix: tenantCatalog.prefix, cacheTtlMs: tenantCatalog.cacheTtlMs, now });
+  }
+  return tenancy.mode === 'single' ? new SingleTenantDirectory(source, tenancy.tenantId) : source;
 }
 
 /** The process-wide dependencies the registered functions use. Config errors stop the app here. */

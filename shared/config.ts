@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { TENANT_ID_PATTERN } from './tenancy/tenant.js';
 
 /**
  * Application settings, parsed once at startup. Nothing else in the app reads `process.env`.
@@ -9,6 +10,12 @@ import { z } from 'zod';
  */
 
 const DEFAULT_AGENTS_DIR = fileURLToPath(new URL('../../agents', import.meta.url));
+const DEFAULT_TENANT_CATALOG_FILE = fileURLToPath(new URL('../../tenants/tenants.local.yaml', import.meta.url));
+/** The devhost's development OpenID issuer (devhost/dev-token-issuer.ts): the local default authority. */
+const LOCAL_DEV_AUTHORITY = 'http://127.0.0.1:7073';
+const ENTRA_AUTHORITY = 'https://login.microsoftonline.com';
+/** Audience the development issuer puts in tokens by default. */
+export const LOCAL_DEV_AUDIENCE = 'api://durable-agent-pipeline-local';
 const optionalString = z.string().trim().min(1).optional();
 const csv = z
   .string()
@@ -44,8 +51,41 @@ const ConfigSchema = z
     RUN_EVENTS_FILE: z.string().optional(),
     /** Hosts `http_request` may reach (exact or `*.suffix`), until tenants carry their own. */
     TOOL_EGRESS_ALLOW_LIST: csv,
+    /** `multi`: vendor-hosted SaaS, tenant from the path; `single`: one configured tenant (managed application). */
+    TENANCY_MODE: z.enum(['multi', 'single']).default('multi'),
+    /** The one tenant in `single` mode. */
+    SINGLE_TENANT_ID: z.string().regex(TENANT_ID_PATTERN, 'must be a lower-case tenant slug without "--"').optional(),
+    /** Tenant catalog: `file` (local default) or `blob` (deployed default). */
+    TENANT_CATALOG_SOURCE: z.enum(['file', 'blob']).optional(),
+    TENANT_CATALOG_FILE: z.string().min(1).default(DEFAULT_TENANT_CATALOG_FILE),
+    /** Blob folder of tenant records (`<prefix><tenantId>.yaml`), outside any tenant's own data space. */
+    TENANT_CATALOG_BLOB_PREFIX: z.string().regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/?$/, 'must be a blob folder such as control-plane/tenants/').default('control-plane/tenants/'),
+    TENANT_CACHE_TTL_MS: z.coerce.number().int().min(0).max(3_600_000).default(60_000),
+    /** Token authority; issuers are `<authority>/<tid>/v2.0`. Local: the devhost's development issuer. */
+    AUTH_AUTHORITY: z.url().optional(),
+    /** Accepted token audiences (comma-separated): the API's app id URI and/or client id. */
+    AUTH_AUDIENCES: csv,
+    /** JWKS endpoint; default `<authority>/common/discovery/v2.0/keys` (Entra's signing keys). */
+    AUTH_JWKS_URL: z.url().optional(),
+    AUTH_CLOCK_SKEW_MS: z.coerce.number().int().min(0).max(300_000).default(60_000),
+    AUTH_JWKS_CACHE_MAX_AGE_MS: z.coerce.number().int().min(60_000).max(86_400_000).default(600_000),
+    /** Least time between two JWKS fetches (a token with an unknown key triggers one). */
+    AUTH_JWKS_COOLDOWN_MS: z.coerce.number().int().min(0).max(600_000).default(30_000),
+    /** Where secrets (webhook signing keys) come from: `local-file` (local default) or `key-vault` (deployed default). */
+    SECRETS_PROVIDER: z.enum(['local-file', 'key-vault']).optional(),
+    KEY_VAULT_URL: z.url().optional(),
+    /** Local only: git-ignored file of generated development secrets. */
+    LOCAL_SECRETS_FILE: z.string().min(1).default('.devhost/secrets.json'),
+    SECRET_CACHE_TTL_MS: z.coerce.number().int().min(0).max(3_600_000).default(300_000),
+    /** Largest accepted body on the HTTP doors (runs API, webhooks). */
+    HTTP_MAX_BODY_BYTES: z.coerce.number().int().positive().max(4 * 1024 * 1024).default(256 * 1024),
+    /** Front-door requests per minute per tenant and per instance, when the tenant sets none. */
+    RATE_LIMIT_DEFAULT_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(600),
   })
-  .superRefine((c, ctx) => {
+  .superRefine((raw, ctx) => {
+    // Runs even when a key above failed (see `when`), so every bad key is listed at once; a key
+    // that failed may then hold its raw string, so read values defensively.
+    const c = raw as Partial<typeof raw>;
     const deployed = c.APP_ENVIRONMENT !== 'local';
     if (deployed && c.STORAGE_CONNECTION_STRING) {
       ctx.addIssue({ code: 'custom', path: ['STORAGE_CONNECTION_STRING'], message: 'connection strings are local-only; use STORAGE_BLOB_ACCOUNT_URL with managed identity' });
@@ -60,7 +100,31 @@ const ConfigSchema = z
     if (provider === 'openai-compatible' && deployed && !c.MODEL_BASE_URL) {
       ctx.addIssue({ code: 'custom', path: ['MODEL_BASE_URL'], message: `required in ${c.APP_ENVIRONMENT} when MODEL_PROVIDER is openai-compatible` });
     }
-  });
+    if (typeof c.TENANT_CATALOG_BLOB_PREFIX === 'string' && c.TENANT_CATALOG_BLOB_PREFIX.startsWith('tenants/')) {
+      // tenants/{id}/ is each tenant's own data, which agents' tools may write.
+      ctx.addIssue({ code: 'custom', path: ['TENANT_CATALOG_BLOB_PREFIX'], message: 'must be outside tenants/ (tenant data space)' });
+    }
+    if (c.TENANCY_MODE === 'single' && !c.SINGLE_TENANT_ID) {
+      ctx.addIssue({ code: 'custom', path: ['SINGLE_TENANT_ID'], message: 'required when TENANCY_MODE is single' });
+    }
+    // Tokens are always validated; outside local the authority and keys must be reached over TLS.
+    for (const key of ['AUTH_AUTHORITY', 'AUTH_JWKS_URL'] as const) {
+      const value = c[key];
+      if (deployed && typeof value === 'string' && !value.startsWith('https://')) {
+        ctx.addIssue({ code: 'custom', path: [key], message: `must be https in ${c.APP_ENVIRONMENT}` });
+      }
+    }
+    if (deployed && (c.AUTH_AUDIENCES?.length ?? 0) === 0) {
+      ctx.addIssue({ code: 'custom', path: ['AUTH_AUDIENCES'], message: `required in ${c.APP_ENVIRONMENT} (the API's app id URI and/or client id)` });
+    }
+    const secrets = c.SECRETS_PROVIDER ?? (deployed ? 'key-vault' : 'local-file');
+    if (deployed && secrets === 'local-file') {
+      ctx.addIssue({ code: 'custom', path: ['SECRETS_PROVIDER'], message: 'local-file is local-only; use key-vault' });
+    }
+    if (secrets === 'key-vault' && !c.KEY_VAULT_URL) {
+      ctx.addIssue({ code: 'custom', path: ['KEY_VAULT_URL'], message: 'required when SECRETS_PROVIDER is key-vault' });
+    }
+  }, { when: () => true });
 
 export type BlobConnectionConfig =
   | { kind: 'identity'; accountUrl: string; container: string }
@@ -82,6 +146,19 @@ export interface AppConfig {
   modelGateway: { failureThreshold: number; cooldownMs: number; maxAttemptsPerDeployment: number; retryAfterCapMs: number };
   runEventsFile: string | undefined;
   egressAllowList: string[];
+  tenancy: { mode: 'multi' } | { mode: 'single'; tenantId: string };
+  tenantCatalog: { kind: 'file'; path: string } | { kind: 'blob'; prefix: string; cacheTtlMs: number };
+  auth: {
+    /** No trailing slash. Issuers are `${authority}/${tid}/v2.0`. */
+    authority: string;
+    audiences: string[];
+    jwksUrl: string;
+    clockSkewMs: number;
+    jwksCacheMaxAgeMs: number;
+    jwksCooldownMs: number;
+  };
+  secrets: { kind: 'local-file'; path: string } | { kind: 'key-vault'; vaultUrl: string; cacheTtlMs: number };
+  frontDoor: { maxBodyBytes: number; defaultRateLimitPerMinute: number };
 }
 
 /** A setting is missing or malformed. `problems` lists every bad key, not just the first. */
@@ -104,6 +181,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
   const c = result.data;
   const local = c.APP_ENVIRONMENT === 'local';
   const provider = c.MODEL_PROVIDER ?? (local ? 'openai-compatible' : 'azure-openai');
+  const authority = (c.AUTH_AUTHORITY ?? (local ? LOCAL_DEV_AUTHORITY : ENTRA_AUTHORITY)).replace(/\/+$/, '');
   return {
     environment: c.APP_ENVIRONMENT,
     agentRequestsQueue: c.AGENT_REQUESTS_QUEUE,
@@ -125,5 +203,23 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     },
     runEventsFile: c.RUN_EVENTS_FILE === undefined ? (local ? '.devhost/run-events.jsonl' : undefined) : c.RUN_EVENTS_FILE || undefined,
     egressAllowList: c.TOOL_EGRESS_ALLOW_LIST,
+    tenancy: c.TENANCY_MODE === 'single' ? { mode: 'single', tenantId: c.SINGLE_TENANT_ID ?? '' } : { mode: 'multi' },
+    tenantCatalog:
+      (c.TENANT_CATALOG_SOURCE ?? (local ? 'file' : 'blob')) === 'file'
+        ? { kind: 'file', path: c.TENANT_CATALOG_FILE }
+        : { kind: 'blob', prefix: c.TENANT_CATALOG_BLOB_PREFIX, cacheTtlMs: c.TENANT_CACHE_TTL_MS },
+    auth: {
+      authority,
+      audiences: c.AUTH_AUDIENCES.length > 0 ? c.AUTH_AUDIENCES : [LOCAL_DEV_AUDIENCE],
+      jwksUrl: c.AUTH_JWKS_URL ?? `${authority}/common/discovery/v2.0/keys`,
+      clockSkewMs: c.AUTH_CLOCK_SKEW_MS,
+      jwksCacheMaxAgeMs: c.AUTH_JWKS_CACHE_MAX_AGE_MS,
+      jwksCooldownMs: c.AUTH_JWKS_COOLDOWN_MS,
+    },
+    secrets:
+      (c.SECRETS_PROVIDER ?? (local ? 'local-file' : 'key-vault')) === 'local-file'
+        ? { kind: 'local-file', path: c.LOCAL_SECRETS_FILE }
+        : { kind: 'key-vault', vaultUrl: c.KEY_VAULT_URL ?? '', cacheTtlMs: c.SECRET_CACHE_TTL_MS },
+    frontDoor: { maxBodyBytes: c.HTTP_MAX_BODY_BYTES, defaultRateLimitPerMinute: c.RATE_LIMIT_DEFAULT_PER_MINUTE },
   };
 }

@@ -48,6 +48,13 @@ export function problemResponse(init: ProblemInit, headers: Record<string, strin
   return { status: init.status, headers: { 'content-type': 'application/problem+json', ...headers }, body: JSON.stringify(body) };
 }
 
+/** String headers an error carries (e.g. `WWW-Authenticate`, `Retry-After`); anything else is ignored. */
+function errorHeaders(error: object): Record<string, string> {
+  const headers = (error as { headers?: unknown }).headers;
+  if (typeof headers !== 'object' || headers === null) return {};
+  return Object.fromEntries(Object.entries(headers).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+}
+
 /**
  * The one mapper from errors to problem+json at the HTTP edge. Our errors keep their code,
  * status and message; anything unexpected becomes a generic 500 whose details go to `report`
@@ -58,13 +65,15 @@ export function errorToProblem(
   context: { instance?: string; correlationId: string },
   report: (error: unknown) => void,
 ): HttpResponseInit {
-  const headers = { 'x-correlation-id': context.correlationId };
   const instance = context.instance === undefined ? {} : { instance: context.instance };
   if (isAppErrorShape(error) && error.status < 500) {
+    // Challenge / Retry-After headers the error asks for; the correlation id always wins.
+    const headers = { ...errorHeaders(error), 'x-correlation-id': context.correlationId };
     const extensions = (error as { extensions?: Record<string, unknown> }).extensions ?? {};
     return problemResponse({ status: error.status, code: error.code, detail: error.message, extensions, ...instance }, headers);
   }
   report(error);
+  const headers = { 'x-correlation-id': context.correlationId };
   return problemResponse(
     { status: 500, code: 'internal_error', detail: `An unexpected error occurred. Quote correlation id ${context.correlationId}.`, ...instance },
     headers,

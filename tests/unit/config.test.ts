@@ -41,6 +41,8 @@ describe('configuration', () => {
       STORAGE_BLOB_ACCOUNT_URL: 'https://stagents.blob.core.windows.net',
       AZURE_OPENAI_ENDPOINT: 'https://aoai-agents.openai.azure.com',
       AZURE_CLIENT_ID: '00000000-0000-0000-0000-000000000001',
+      AUTH_AUDIENCES: 'api://agents',
+      KEY_VAULT_URL: 'https://kv-agents.vault.azure.net',
     });
     expect(config.blob.kind).toBe('identity');
     expect(config.model.kind).toBe('azure');

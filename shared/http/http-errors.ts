@@ -1,0 +1,80 @@
+import { AppError } from '../errors.js';
+
+/**
+ * Errors the HTTP front door raises. Each keeps the project's error shape (literal `name`,
+ * stable `code`, `status`, `retryable`) and may carry `headers` the one problem+json mapper
+ * (`errorToProblem`) copies onto the response: `WWW-Authenticate` on 401/403, `Retry-After`
+ * on 429. Match on `name`/`code`, never `instanceof`.
+ */
+
+/** Response headers an error asks the mapper to add. */
+export type ErrorHeaders = Readonly<Record<string, string>>;
+
+/** Quotes a value for an RFC 9110 auth-param (`error_description="..."`). */
+function quoted(value: string): string {
+  return `"${value.replace(/["\\]/g, '')}"`;
+}
+
+/** RFC 6750 challenge for a bearer-protected API. `error` is omitted when no token was sent. */
+export function bearerChallenge(error?: 'invalid_token' | 'insufficient_scope' | 'invalid_request', description?: string): string {
+  const params = ['realm="runs-api"'];
+  if (error) params.push(`error=${quoted(error)}`);
+  if (description) params.push(`error_description=${quoted(description)}`);
+  return `Bearer ${params.join(', ')}`;
+}
+
+/** 401: the caller is not authenticated (no, bad or stale credentials). */
+export class UnauthorizedError extends AppError {
+  override readonly name = 'UnauthorizedError';
+  readonly headers: ErrorHeaders;
+  constructor(code: string, message: string, headers: ErrorHeaders = {}) {
+    super(code, 401, message);
+    this.headers = headers;
+  }
+}
+
+/** 403 raised by token checks; carries an `insufficient_scope` challenge when a permission is missing. */
+export class AccessDeniedError extends AppError {
+  override readonly name = 'AccessDeniedError';
+  readonly headers: ErrorHeaders;
+  constructor(code: string, message: string, headers: ErrorHeaders = {}) {
+    super(code, 403, message);
+    this.headers = headers;
+  }
+}
+
+/** 409: the request is valid but the resource is not in a state that allows it. */
+export class ConflictError extends AppError {
+  override readonly name = 'ConflictError';
+  constructor(code: string, message: string) {
+    super(code, 409, message);
+  }
+}
+
+/** 413: the body is over the door's limit. */
+export class ContentTooLargeError extends AppError {
+  override readonly name = 'ContentTooLargeError';
+  constructor(limitBytes: number) {
+    super('body_too_large', 413, `The request body is larger than ${limitBytes} bytes.`, { extensions: { limitBytes } });
+  }
+}
+
+/** 415: the body is not in a media type the door accepts. */
+export class UnsupportedMediaTypeError extends AppError {
+  override readonly name = 'UnsupportedMediaTypeError';
+  constructor(expected: string, got: string | null) {
+    super('unsupported_media_type', 415, `Send the body as ${expected}${got ? ` (got ${got.slice(0, 100)})` : ' (no content-type given)'}.`);
+  }
+}
+
+/** 429: the tenant's request budget for this instance is spent; retry after `retryAfterSeconds`. */
+export class RateLimitedError extends AppError {
+  override readonly name = 'RateLimitedError';
+  readonly headers: ErrorHeaders;
+  constructor(retryAfterSeconds: number) {
+    super('rate_limited', 429, `Too many requests for this tenant. Retry after ${retryAfterSeconds} s.`, {
+      extensions: { retryAfterSeconds },
+    });
+    this.headers = { 'retry-after': String(retryAfterSeconds) };
+  }
+}

@@ -1,0 +1,155 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { ForbiddenError, NotFoundError } from '../errors.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import {
+  TENANT_ID_PATTERN,
+  TenantCatalogDocumentSchema,
+  TenantCatalogError,
+  TenantSchema,
+  describeIssues,
+  type Tenant,
+} from './tenant.js';
+
+/** Where the front doors look tenants up. Implementations validate what they return. */
+export interface TenantDirectory {
+  /** The tenant with this id (any status), or undefined when there is none. */
+  get(tenantId: string): Promise<Tenant | undefined>;
+}
+
+/**
+ * The tenant a request names, if it may be served: unknown → 404 `tenant_not_found`, suspended
+ * → 403 `tenant_suspended`. Callers authenticate before calling this where they can, so
+ * anonymous callers learn nothing about which tenants exist.
+ */
+export async function resolveActiveTenant(directory: TenantDirectory, tenantId: string): Promise<Tenant> {
+  const tenant = TENANT_ID_PATTERN.test(tenantId) ? await directory.get(tenantId) : undefined;
+  if (!tenant) throw new NotFoundError(`Tenant "${tenantId.slice(0, 64)}" does not exist.`, 'tenant_not_found');
+  if (tenant.status === 'suspended') throw new ForbiddenError(`Tenant "${tenant.id}" is suspended.`, 'tenant_suspended');
+  return tenant;
+}
+
+/** A fixed set of tenants (the local catalog file, tests). */
+export class StaticTenantDirectory implements TenantDirectory {
+  readonly #tenants: ReadonlyMap<string, Tenant>;
+
+  constructor(tenants: Iterable<Tenant>) {
+    this.#tenants = new Map([...tenants].map((t) => [t.id, t]));
+  }
+
+  async get(tenantId: string): Promise<Tenant | undefined> {
+    return this.#tenants.get(tenantId);
+  }
+
+  /** Synchronous lookup, for tools that read the local catalog. */
+  find(tenantId: string): Tenant | undefined {
+    return this.#tenants.get(tenantId);
+  }
+
+  ids(): string[] {
+    return [...this.#tenants.keys()].sort();
+  }
+}
+
+/** Parses a catalog document (YAML or JSON text). Throws {@link TenantCatalogError} listing every problem. */
+export function parseTenantCatalog(text: string, where: string): Tenant[] {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (error) {
+    throw new TenantCatalogError([`${where}: not valid YAML: ${(error as Error).message}`]);
+  }
+  const parsed = TenantCatalogDocumentSchema.safeParse(raw);
+  if (!parsed.success) throw new TenantCatalogError(describeIssues(where, parsed.error.issues));
+  const seen = new Set<string>();
+  const problems: string[] = [];
+  for (const tenant of parsed.data.tenants) {
+    if (seen.has(tenant.id)) problems.push(`${where}: tenant "${tenant.id}" is defined twice`);
+    seen.add(tenant.id);
+  }
+  if (problems.length > 0) throw new TenantCatalogError(problems);
+  return parsed.data.tenants;
+}
+
+/**
+ * Loads the local development catalog (e.g. `tenants/tenants.local.yaml`) once, at startup,
+ * so a bad file stops the app with every problem listed.
+ */
+export function loadTenantCatalogFile(path: string): StaticTenantDirectory {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new TenantCatalogError([`${path}: cannot be read: ${(error as Error).message}`]);
+  }
+  return new StaticTenantDirectory(parseTenantCatalog(text, path));
+}
+
+export interface BlobTenantDirectoryOptions {
+  /** Folder of tenant records, e.g. `control-plane/tenants/` → `control-plane/tenants/contoso.yaml`. */
+  prefix: string;
+  /** How long a record (or its absence) is reused before Blob is read again. */
+  cacheTtlMs: number;
+  now: () => number;
+}
+
+/**
+ * The control plane's tenant records in Blob (Azure): one YAML/JSON blob per tenant, read on
+ * demand and cached for `cacheTtlMs` so the front door does not hit storage per request. A
+ * change (e.g. suspending a tenant) therefore takes effect within one TTL on every instance.
+ * Records live outside `tenants/{id}/` on purpose: that space is the tenant's own data, which
+ * agents' tools may write, and must never be able to change the tenant's configuration.
+ */
+export class BlobTenantDirectory implements TenantDirectory {
+  readonly #blobs: BlobStore;
+  readonly #options: BlobTenantDirectoryOptions;
+  readonly #cache = new Map<string, { value: Promise<Tenant | undefined>; expiresAtMs: number }>();
+
+  constructor(blobs: BlobStore, options: BlobTenantDirectoryOptions) {
+    this.#blobs = blobs;
+    this.#options = { ...options, prefix: options.prefix.endsWith('/') ? options.prefix : `${options.prefix}/` };
+  }
+
+  get(tenantId: string): Promise<Tenant | undefined> {
+    if (!TENANT_ID_PATTERN.test(tenantId)) return Promise.resolve(undefined);
+    const now = this.#options.now();
+    const cached = this.#cache.get(tenantId);
+    if (cached && cached.expiresAtMs > now) return cached.value;
+    // Concurrent requests share one read; a failed read is not cached, so the next request retries.
+    const value = this.#load(tenantId);
+    this.#cache.set(tenantId, { value, expiresAtMs: now + this.#options.cacheTtlMs });
+    value.catch(() => this.#cache.delete(tenantId));
+    return value;
+  }
+
+  async #load(tenantId: string): Promise<Tenant | undefined> {
+    const path = `${this.#options.prefix}${tenantId}.yaml`;
+    const content = await this.#blobs.get(path);
+    if (!content) return undefined;
+    let raw: unknown;
+    try {
+      raw = parseYaml(content.toString('utf8'));
+    } catch (error) {
+      throw new TenantCatalogError([`${path}: not valid YAML: ${(error as Error).message}`]);
+    }
+    const parsed = TenantSchema.safeParse(raw);
+    if (!parsed.success) throw new TenantCatalogError(describeIssues(path, parsed.error.issues));
+    if (parsed.data.id !== tenantId) throw new TenantCatalogError([`${path}: id "${parsed.data.id}" does not match the blob name`]);
+    return parsed.data;
+  }
+}
+
+/**
+ * Single-tenant mode (a managed application in one customer's subscription): exactly one
+ * configured tenant exists; any other id is unknown without a lookup.
+ */
+export class SingleTenantDirectory implements TenantDirectory {
+  constructor(
+    readonly inner: TenantDirectory,
+    readonly tenantId: string,
+  ) {}
+
+  async get(tenantId: string): Promise<Tenant | undefined> {
+    return tenantId === this.tenantId ? this.inner.get(tenantId) : undefined;
+  }
+}

@@ -1,0 +1,84 @@
+import { z } from 'zod';
+import { InputMappingSchema } from '../webhooks/payload-mapping.js';
+
+/**
+ * A tenant as the control plane describes it. Validated with zod wherever it is loaded (local
+ * file, Blob), so a bad record is reported with every problem and never half-applied.
+ */
+
+/**
+ * Our tenant id: a lower-case slug without `--`, because run ids are `${tenantId}--<opaque>` and
+ * the tenant must be recoverable from a run id without a lookup.
+ */
+export const TENANT_ID_PATTERN = /^[a-z0-9](?!.*--)[a-z0-9-]{0,61}[a-z0-9]$/;
+export const TenantIdSchema = z.string().regex(TENANT_ID_PATTERN, 'must be a lower-case slug (2-63 chars, no "--")');
+
+const Slug = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'must be a lower-case slug');
+/** Entra ids are GUIDs; tokens carry them in lower case. */
+const Guid = z
+  .string()
+  .regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'must be a GUID')
+  .transform((v) => v.toLowerCase());
+/** Host names (exact, or `*.suffix`) that tools may reach for this tenant. */
+const HostPattern = z.string().regex(/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/i, 'must be a host name or *.suffix');
+
+export const WebhookSourceSchema = z.strictObject({
+  /**
+   * Name of the signing secret in the secrets provider (a Key Vault secret name in Azure). The
+   * secret itself never sits in the catalog.
+   */
+  secretRef: z.string().regex(/^[0-9A-Za-z-]{1,127}$/, 'must be a Key Vault secret name (letters, digits, dashes)'),
+  /** The agent a delivery starts. Must be one of the tenant's `allowedAgents`. */
+  agent: Slug,
+  /** Payload → agent input. Default: the whole payload. */
+  input: InputMappingSchema.default({ pointer: '' }),
+  /** Extra prompt variables for runs from this source. */
+  variables: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/), z.string().max(4096)).optional(),
+  /** A disabled source answers 404, as if it did not exist. */
+  enabled: z.boolean().default(true),
+});
+export type WebhookSource = z.infer<typeof WebhookSourceSchema>;
+
+export const TenantSchema = z
+  .strictObject({
+    id: TenantIdSchema,
+    displayName: z.string().min(1).max(200).optional(),
+    status: z.enum(['active', 'suspended']),
+    /** Entra ID (directory) tenant ids whose tokens may act for this tenant (token `tid`). */
+    entraTenantIds: z.array(Guid).default([]),
+    /** Agents this tenant may run; anything else is refused (deny by default). */
+    allowedAgents: z.array(Slug).default([]),
+    webhookSources: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'source names must be lower-case slugs'), WebhookSourceSchema).default({}),
+    /** Microsoft Teams tenant (`channelData.tenant.id`) mapped to this tenant. */
+    teamsTenantId: Guid.optional(),
+    egressAllowList: z.array(HostPattern).default([]),
+    /** Front-door requests per minute per instance; the deployment default applies when unset. */
+    rateLimitPerMinute: z.number().int().min(1).max(1_000_000).optional(),
+  })
+  .superRefine((tenant, ctx) => {
+    for (const [name, source] of Object.entries(tenant.webhookSources)) {
+      if (!tenant.allowedAgents.includes(source.agent)) {
+        ctx.addIssue({ code: 'custom', path: ['webhookSources', name, 'agent'], message: `"${source.agent}" is not in allowedAgents` });
+      }
+    }
+  });
+export type Tenant = z.infer<typeof TenantSchema>;
+
+/** A local catalog file: `tenants: [...]`. */
+export const TenantCatalogDocumentSchema = z.strictObject({ tenants: z.array(TenantSchema) });
+
+/** Raised when tenant records are invalid; lists every problem. Startup or 500, never the caller's fault. */
+export class TenantCatalogError extends Error {
+  override readonly name = 'TenantCatalogError';
+  readonly code = 'tenant_catalog_invalid';
+  readonly status = 500;
+  readonly retryable = false;
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid tenant catalog:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+/** `path: message` lines for zod issues, prefixed with where they came from. */
+export function describeIssues(where: string, issues: readonly { path: readonly PropertyKey[]; message: string }[]): string[] {
+  return issues.map((i) => `${where}: ${i.path.map(String).join('.') || '(root)'}: ${i.message}`);
+}
