@@ -84,9 +84,37 @@ export function applyLocalSettings(appDir: string): string[] {
   return applied;
 }
 
-export function readHostJson(appDir: string): HostJson {
+function settingValue(text: string): unknown {
+  if (text === 'true' || text === 'false') return text === 'true';
+  if (/^-?\d+(\.\d+)?$/.test(text)) return Number(text);
+  return text;
+}
+
+/**
+ * host.json with app-setting overrides applied, as the Functions host does: a setting named
+ * `AzureFunctionsJobHost__extensions__durableTask__maxConcurrentActivityFunctions` replaces that
+ * path (case-insensitive match on existing keys).
+ */
+export function readHostJson(appDir: string, env: Readonly<Record<string, string | undefined>> = process.env): HostJson {
   const file = join(appDir, 'host.json');
-  return existsSync(file) ? readJson<HostJson>(file, 'host.json') : { version: '2.0' };
+  const hostJson = existsSync(file) ? readJson<HostJson>(file, 'host.json') : { version: '2.0' };
+  const prefix = 'azurefunctionsjobhost__';
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined || !name.toLowerCase().startsWith(prefix)) continue;
+    const path = name.slice(prefix.length).split('__').filter(Boolean);
+    let node = hostJson as Record<string, unknown>;
+    path.forEach((segment, index) => {
+      const key = Object.keys(node).find((k) => k.toLowerCase() === segment.toLowerCase()) ?? segment;
+      if (index === path.length - 1) {
+        node[key] = settingValue(value);
+      } else {
+        const next = node[key];
+        node[key] = next && typeof next === 'object' ? next : {};
+        node = node[key] as Record<string, unknown>;
+      }
+    });
+  }
+  return hostJson;
 }
 
 function validate(raw: AppRegistrations): { functions: Map<string, RegisteredFunction>; problems: string[] } {

@@ -26,3 +26,18 @@ describe('devhost start-up with an invalid app', () => {
     expect((error as Error).message).toContain('no package.json');
   });
 });
+
+describe('host.json overrides from app settings', () => {
+  it('applies AzureFunctionsJobHost__ paths as the Functions host does', async () => {
+    const { readHostJson } = await import('../../devhost/app-loader.js');
+    const hostJson = readHostJson(join(fixtures, 'basic-app'), {
+      AzureFunctionsJobHost__extensions__serviceBus__maxConcurrentCalls: '2',
+      AZUREFUNCTIONSJOBHOST__extensions__durableTask__maxConcurrentActivityFunctions: '4',
+      AzureFunctionsJobHost__extensions__http__routePrefix: 'v1',
+    });
+    expect(hostJson.extensions?.serviceBus?.maxConcurrentCalls).toBe(2);
+    expect(hostJson.extensions?.serviceBus?.maxDeliveryCount).toBe(3);
+    expect(hostJson.extensions?.durableTask?.maxConcurrentActivityFunctions).toBe(4);
+    expect(hostJson.extensions?.http?.routePrefix).toBe('v1');
+  });
+});
