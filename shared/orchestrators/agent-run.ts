@@ -159,7 +159,19 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
 
     const runnable = calls.filter((c) => !outcomes.has(c.id));
     progress('tools', runnable.map((c) => c.name));
-    const races: { call: ToolCallRequest; work: Task; timer: TimerTask | undefined; race: Task; isAgent: boolean }[] = [];
+    type Race = { call: ToolCallRequest; work: Task; timer: TimerTask | undefined; race: Task; isAgent: boolean; deadline: Date; attemptsLeft: number };
+    const timeoutOutcome = (call: ToolCallRequest): ToolOutcome => ({ callId: call.id, name: call.name, status: 'timeout', content: json({ error: 'timeout', message: 'The tool did not answer in time.' }) });
+
+    /** Waits for every race (or a cancel); cancels the timers that lost so the instance can finish. */
+    function* settle(races: Race[]): Generator<Task, 'canceled' | undefined, unknown> {
+      if (races.length === 0) return undefined;
+      const winner = yield context.df.Task.any([context.df.Task.all(races.map((r) => r.race)), cancel]);
+      for (const r of races) if (r.timer && !r.timer.isCompleted) r.timer.cancel();
+      return winner === cancel ? 'canceled' : undefined;
+    }
+
+    // Wave 1: every call at once, one plain activity each, raced against its durable timeout.
+    const races: Race[] = [];
     for (const call of runnable) {
       const ref = findToolRef(agent, call.name) as ToolRef;
       if ('agent' in ref) {
@@ -195,35 +207,35 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
           } satisfies AgentRunInput,
           childRunId,
         );
-        races.push({ call, work, timer: undefined, race: work, isAgent: true });
+        races.push({ call, work, timer: undefined, race: work, isAgent: true, deadline: context.df.currentUtcDateTime, attemptsLeft: 0 });
       } else {
-        const timeoutMs = ref.timeoutMs ?? limits.toolTimeoutMs;
+        const deadline = new Date(context.df.currentUtcDateTime.getTime() + (ref.timeoutMs ?? limits.toolTimeoutMs));
+        const work = context.df.callActivity(Activities.runTool.name, { ...base, agent: agentRef, call });
+        const timer = context.df.createTimer(deadline);
+        races.push({ call, work, timer, race: context.df.Task.any([work, timer]), isAgent: false, deadline, attemptsLeft: (ref.maxAttempts ?? limits.toolMaxAttempts) - 1 });
+      }
+    }
+    if ((yield* settle(races)) === 'canceled') return 'canceled';
+
+    // Wave 2: calls whose first attempt failed retry with their remaining attempts inside an
+    // `agentToolCall` sub-orchestration, raced against the same deadline. Retrying there keeps
+    // retry timers out of this history while a timeout timer is pending (see agent-tool-call.ts).
+    const retries: Race[] = [];
+    for (const r of races) {
+      if (r.timer && r.race.result === r.timer) {
+        outcomes.set(r.call.id, timeoutOutcome(r.call));
+      } else if (r.work.isFaulted && r.attemptsLeft > 0) {
+        if (context.df.currentUtcDateTime.getTime() >= r.deadline.getTime()) {
+          outcomes.set(r.call.id, timeoutOutcome(r.call));
+          continue;
+        }
         const work = context.df.callSubOrchestrator(
           Orchestrators.agentToolCall.name,
-          {
-            tool: { ...base, agent: agentRef, call },
-            maxAttempts: ref.maxAttempts ?? limits.toolMaxAttempts,
-            retryIntervalMs: limits.toolRetryIntervalMs,
-          } satisfies ToolCallInput,
-          `${input.runId}~${turn}~${call.id}`.slice(0, 256),
+          { tool: { ...base, agent: agentRef, call: r.call }, maxAttempts: r.attemptsLeft, retryIntervalMs: limits.toolRetryIntervalMs } satisfies ToolCallInput,
+          `${input.runId}~${turn}~${r.call.id}`.slice(0, 256),
         );
-        const timer = context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + timeoutMs));
-        races.push({ call, work, timer, race: context.df.Task.any([work, timer]), isAgent: false });
-      }
-    }
-    if (races.length > 0) {
-      const all = context.df.Task.all(races.map((r) => r.race));
-      const winner = yield context.df.Task.any([all, cancel]);
-      if (winner === cancel) {
-        // Open timers would keep the instance Running until they fire.
-        for (const r of races) if (r.timer && !r.timer.isCompleted) r.timer.cancel();
-        return 'canceled';
-      }
-    }
-    for (const r of races) {
-      if (r.timer && !r.timer.isCompleted) r.timer.cancel();
-      if (r.timer && r.race.result === r.timer) {
-        outcomes.set(r.call.id, { callId: r.call.id, name: r.call.name, status: 'timeout', content: json({ error: 'timeout', message: 'The tool did not answer in time.' }) });
+        const timer = context.df.createTimer(r.deadline);
+        retries.push({ ...r, work, timer, race: context.df.Task.any([work, timer]), attemptsLeft: 0 });
       } else if (r.work.isFaulted) {
         outcomes.set(r.call.id, { callId: r.call.id, name: r.call.name, status: 'error', content: json({ error: 'tool_failed', message: errorText(r.work.result) }) });
       } else if (r.isAgent) {
@@ -233,6 +245,10 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
       } else {
         outcomes.set(r.call.id, r.work.result as ToolOutcome);
       }
+    }
+    if ((yield* settle(retries)) === 'canceled') return 'canceled';
+    for (const r of retries) {
+      outcomes.set(r.call.id, r.race.result === r.timer ? timeoutOutcome(r.call) : (r.work.result as ToolOutcome));
     }
     return calls.map((c) => outcomes.get(c.id) as ToolOutcome);
   }
