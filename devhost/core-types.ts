@@ -36,6 +36,16 @@ export interface RpcTypedData {
   http?: RpcHttpData | null;
   int?: number | null;
   double?: number | null;
+  /** SDK-type bindings: a reference the worker-side extension turns into an SDK object. */
+  modelBindingData?: RpcModelBindingData | null;
+}
+
+export interface RpcModelBindingData {
+  version?: string;
+  /** Which registered factory decodes `content`, e.g. `AzureServiceBusReceivedMessage`. */
+  source?: string;
+  contentType?: string;
+  content?: Uint8Array;
 }
 
 export interface RpcBindingInfo {

@@ -1,6 +1,6 @@
 import { BlobServiceClient } from '@azure/storage-blob';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { startAzurite, type AzuriteHandle } from './azurite.js';
 import { DEV_ISSUER_DEFAULT_PORT, defaultDevIssuerKeyFile, startDevTokenIssuer, type DevTokenIssuer } from './dev-token-issuer.js';
 import { startDevhost, type Devhost } from './host.js';
@@ -68,6 +68,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     process.env['AUTH_AUTHORITY'] ??= devIssuer.url;
     process.env['STORAGE_CONNECTION_STRING'] ??= azurite.connectionString;
     if (process.env['MODEL_PROVIDER'] !== 'azure-openai') process.env['MODEL_BASE_URL'] ??= offlineModel.url;
+    // Reply queues of the Service Bus door: the devhost's own queues, through its admin API and
+    // the key file it writes beside its database (a fixed port is needed: the app reads settings
+    // before the devhost listens).
+    if (!process.env['SERVICEBUS_FULLY_QUALIFIED_NAMESPACE'] && options.port !== 0 && options.storage !== 'memory') {
+      process.env['LOCAL_SERVICEBUS_ADMIN_URL'] ??= `http://127.0.0.1:${options.port}`;
+      process.env['LOCAL_SERVICEBUS_ADMIN_KEY_FILE'] ??= join(dirname(options.storage), 'keys.json');
+    }
     if (options.seed) {
       await seedDocuments(process.env['STORAGE_CONNECTION_STRING'], process.env['STORAGE_CONTAINER'] ?? 'agent-data', options.seed);
     }

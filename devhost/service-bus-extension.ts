@@ -9,6 +9,7 @@ import {
   type ServiceBusMessageInput,
   type StoredServiceBusMessage,
 } from './service-bus-store.js';
+import { acquireSettlementServer, registerSettler, releaseSettlementServer, toModelBindingData } from './service-bus-settlement.js';
 
 /**
  * Service Bus queue triggers and output bindings for the devhost, backed by
@@ -22,19 +23,26 @@ import {
  *   ApplicationProperties / UserProperties, and when set ContentType, CorrelationId, SessionId,
  *   Subject / Label, ReplyTo. Non-string values travel as JSON, as the host's default conversion
  *   does; `*Utc` dates have no offset (they are .NET DateTimes of unspecified kind), the others end
- *   in `+00:00`. MessageReceiver / MessageActions are not provided.
+ *   in `+00:00`. MessageReceiver is not provided.
+ * - SDK-type bindings (`sdkBinding: true`, `@azure/functions-extensions-servicebus`): the trigger
+ *   input is `modelBindingData` (AMQP message and lock token, as the host sends it) and the
+ *   function settles through the package's ServiceBusMessageActions, which reach a loopback gRPC
+ *   `Settlement` server (see service-bus-settlement.ts). Defer and sessions answer UNIMPLEMENTED.
  * - Peek-lock with auto-complete: completed when the function succeeds (outputs delivered),
- *   abandoned when it throws, so the message is redelivered with DeliveryCount + 1 and
- *   dead-lettered (`MaxDeliveryCountExceeded`) after `maxDeliveryCount` deliveries. In Azure
- *   maxDeliveryCount is a property of the queue; the devhost reads it from host.json
+ *   abandoned when it throws. With `autoCompleteMessages: false` the function settles the message;
+ *   if it throws without settling, the message is abandoned (as the extension does); if it
+ *   returns without settling, the lock simply runs out and the message comes back. Either way
+ *   the message is redelivered with DeliveryCount + 1 and dead-lettered
+ *   (`MaxDeliveryCountExceeded`) after `maxDeliveryCount` deliveries. In Azure maxDeliveryCount is
+ *   a property of the queue; the devhost reads it from host.json
  *   `extensions.serviceBus.maxDeliveryCount` (default 10, the service's default).
  * - At most `maxConcurrentCalls` (host.json, default 16) invocations per function at a time; the
  *   real default is 16 × cores. Locks are renewed while a function runs, up to host.json
  *   `maxAutoLockRenewalDuration` (default 5 minutes), as the extension does.
  *
  * Not supported, and rejected at start with the function named: topics and subscriptions,
- * sessions, `cardinality: 'many'`, `autoCompleteMessages: false`, SDK-type bindings. The
- * `connection` setting is ignored: every queue lives in the devhost.
+ * sessions, `cardinality: 'many'`. The `connection` setting is ignored: every queue lives in the
+ * devhost.
  */
 
 export interface ServiceBusExtensionOptions {
@@ -113,6 +121,7 @@ export function createServiceBusExtension(services: HostServices, options: Servi
 
   const dispatchers: Dispatcher[] = [];
   let running = false;
+  let settlementAcquired = false;
   let poll: NodeJS.Timeout | undefined;
   let idleWaiters: (() => void)[] = [];
 
@@ -174,19 +183,47 @@ export function createServiceBusExtension(services: HostServices, options: Servi
   async function handle(fn: RegisteredFunction, message: StoredServiceBusMessage): Promise<void> {
     const lockToken = message.lockToken ?? '';
     const stopRenewing = renewWhileRunning(lockToken, message);
+    const sdkBinding = isSdkBinding(fn.trigger);
+    const autoComplete = fn.trigger.autoCompleteMessages !== false;
+    // Settlement by the function itself (SDK binding); once settled, the host leaves the message alone.
+    let settledByFunction = false;
+    const settle = (act: () => void): void => {
+      act();
+      settledByFunction = true;
+      stopRenewing();
+    };
+    const unregister = sdkBinding
+      ? registerSettler(lockToken, {
+          complete: () => settle(() => store.complete(lockToken)),
+          abandon: () => settle(() => store.abandon(lockToken)),
+          deadLetter: (reason, description) => settle(() => store.deadLetter(lockToken, reason ?? '', description)),
+          renewLock: () => {
+            store.renewLock(lockToken, lockDurationInMs);
+          },
+        })
+      : () => {};
     let failure: unknown;
     let failed = false;
     try {
-      await services.invoke(fn, { [fn.triggerBindingName]: toTriggerData(message) }, toTriggerMetadata(message));
+      const data = sdkBinding ? toModelBindingData(message) : toTriggerData(message);
+      await services.invoke(fn, { [fn.triggerBindingName]: data }, toTriggerMetadata(message));
     } catch (error) {
       failed = true;
       failure = error;
     } finally {
       stopRenewing();
+      unregister();
     }
+    if (settledByFunction) return;
     try {
       if (!failed) {
-        store.complete(lockToken);
+        if (autoComplete) store.complete(lockToken);
+        else {
+          logger.warn(
+            `Service Bus: '${fn.name}' returned without settling message ${message.messageId} (autoCompleteMessages is false); ` +
+              'it will be delivered again when its lock expires.',
+          );
+        }
         return;
       }
       logger.warn(
@@ -254,10 +291,6 @@ export function createServiceBusExtension(services: HostServices, options: Servi
       if (isTrigger) {
         if (binding.isSessionsEnabled === true) problems.push(`function '${fn.name}': session-enabled triggers are not supported by the devhost`);
         if (binding.cardinality === 'many') problems.push(`function '${fn.name}': batch triggers (cardinality 'many') are not supported by the devhost`);
-        if (binding.autoCompleteMessages === false) {
-          problems.push(`function '${fn.name}': autoCompleteMessages: false is not supported by the devhost (it cannot settle messages from the function)`);
-        }
-        if (binding.sdkBinding === true) problems.push(`function '${fn.name}': SDK-type bindings (sdkBinding) are not supported by the devhost`);
       }
       try {
         resolveQueue(fn, binding, what);
@@ -293,6 +326,10 @@ export function createServiceBusExtension(services: HostServices, options: Servi
         dispatchers.push({ fn, queue, inFlight: new Set(), pumpScheduled: false });
         logger.info(`Service Bus: '${fn.name}' listens on queue '${queue}' (maxConcurrentCalls ${maxConcurrentCalls}).`);
       }
+      if (dispatchers.some((d) => isSdkBinding(d.fn.trigger))) {
+        await acquireSettlementServer();
+        settlementAcquired = true;
+      }
       running = true;
       if (dispatchers.length > 0) {
         // The poll picks up scheduled messages that came due and locks that expired; sends and
@@ -312,6 +349,10 @@ export function createServiceBusExtension(services: HostServices, options: Servi
       // Nothing is prefetched: every received message is already in a function, so waiting for
       // the invocations settles (completes or abandons) every lock this extension holds.
       await Promise.all(dispatchers.flatMap((d) => [...d.inFlight]));
+      if (settlementAcquired) {
+        settlementAcquired = false;
+        await releaseSettlementServer();
+      }
       checkIdle();
     },
 
@@ -438,6 +479,12 @@ function readHostJson(section: Record<string, unknown> | undefined): ServiceBusH
     maxDeliveryCount: integer('maxDeliveryCount', section?.['maxDeliveryCount']),
     maxAutoLockRenewalInMs,
   };
+}
+
+/** The library marks SDK-type bindings with `sdkBinding` and `properties.supportsDeferredBinding`. */
+function isSdkBinding(binding: RpcBindingInfo): boolean {
+  const properties = binding['properties'] as Record<string, unknown> | undefined;
+  return binding.sdkBinding === true || properties?.['supportsDeferredBinding'] === 'true';
 }
 
 function toTriggerData(message: StoredServiceBusMessage): RpcTypedData {

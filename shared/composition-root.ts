@@ -13,9 +13,13 @@ import { KeyVaultSecretProvider } from './auth/key-vault-secret-provider.js';
 import { LocalFileSecretProvider } from './auth/local-file-secret-provider.js';
 import { CachingSecretProvider, type SecretProvider } from './auth/secret-provider.js';
 import { TokenBucketRateLimiter, type RateLimiter } from './http/rate-limiter.js';
+import { DevhostQueueReplyPublisher, ServiceBusReplyPublisher, UnconfiguredReplyPublisher, type ReplyPublisher } from './queue/reply-publisher.js';
 import { BlobTenantDirectory, SingleTenantDirectory, loadTenantCatalogFile, type TenantDirectory } from './tenancy/tenant-directory.js';
 import { TenantCatalogError } from './tenancy/tenant.js';
 import { builtInTools } from './tools/built-in-tools.js';
+import { BlobScheduleSource, FileScheduleSource, type ScheduleSource } from './batch/schedule.js';
+import { createBotTokenVerifier, type BotTokenVerifier } from './bot/bot-token-verifier.js';
+import { createConnectorClient, credentialBotTokenProvider, staticBotTokenProvider, type ConnectorClient } from './bot/connector-client.js';
 import type { Tool } from './tools/tool.js';
 
 /** Everything handlers need, built once per process. Tests pass overrides instead of mocking modules. */
@@ -35,6 +39,14 @@ export interface Deps {
   secrets: SecretProvider;
   /** Per-tenant request budget, per instance. */
   rateLimiter: RateLimiter;
+  /** Publishes queued runs' results to their reply queues. */
+  replies: ReplyPublisher;
+  /** Batch schedules (control plane), read by the `batchScheduler` timer. */
+  schedules: ScheduleSource;
+  /** Bot Framework tokens for `/api/messages`; undefined when no bot app id is configured. */
+  botTokens: BotTokenVerifier | undefined;
+  /** Posts replies into bot conversations. */
+  botConnector: ConnectorClient;
 }
 
 export interface DepsOverrides {
@@ -50,6 +62,10 @@ export interface DepsOverrides {
   tokens?: AccessTokenVerifier;
   secrets?: SecretProvider;
   rateLimiter?: RateLimiter;
+  replies?: ReplyPublisher;
+  schedules?: ScheduleSource;
+  botTokens?: BotTokenVerifier;
+  botConnector?: ConnectorClient;
 }
 
 class NullRunEventSink implements RunEventSink {
@@ -129,7 +145,40 @@ export function createDeps(config: AppConfig, overrides: DepsOverrides = {}): De
     tokens,
     secrets,
     rateLimiter: overrides.rateLimiter ?? new TokenBucketRateLimiter(now),
+    replies: overrides.replies ?? createReplyPublisher(config, identity),
+    schedules:
+      overrides.schedules ??
+      (config.batch.schedules.kind === 'file' ? new FileScheduleSource(config.batch.schedules.path) : new BlobScheduleSource(blobs, config.batch.schedules.path)),
+    botTokens:
+      overrides.botTokens ??
+      (config.bot.appId
+        ? createBotTokenVerifier({
+            openIdMetadataUrl: config.bot.openIdMetadataUrl,
+            issuer: config.bot.issuer,
+            appId: config.bot.appId,
+            clockSkewMs: config.bot.clockSkewMs,
+            now,
+          })
+        : undefined),
+    botConnector:
+      overrides.botConnector ??
+      createConnectorClient({
+        tokens:
+          config.bot.connectorToken.kind === 'static'
+            ? staticBotTokenProvider(config.bot.connectorToken.token)
+            : credentialBotTokenProvider(new DefaultAzureCredential(identity)),
+        timeoutMs: config.bot.connectorTimeoutMs,
+        requireHttps: config.bot.requireHttpsServiceUrl,
+      }),
   };
+}
+
+/** Service Bus with managed identity in Azure; the devhost's queue API locally; else refuse. */
+function createReplyPublisher(config: AppConfig, identity: { managedIdentityClientId?: string }): ReplyPublisher {
+  const transport = config.replies.transport;
+  if (transport.kind === 'service-bus') return new ServiceBusReplyPublisher(transport.fullyQualifiedNamespace, new DefaultAzureCredential(identity));
+  if (transport.kind === 'devhost') return new DevhostQueueReplyPublisher(transport.adminUrl, transport.keyFile);
+  return new UnconfiguredReplyPublisher();
 }
 
 /**

@@ -11,6 +11,9 @@ import { TENANT_ID_PATTERN } from './tenancy/tenant.js';
 
 const DEFAULT_AGENTS_DIR = fileURLToPath(new URL('../../agents', import.meta.url));
 const DEFAULT_TENANT_CATALOG_FILE = fileURLToPath(new URL('../../tenants/tenants.local.yaml', import.meta.url));
+const DEFAULT_SCHEDULES_FILE = fileURLToPath(new URL('../../schedules/schedules.local.yaml', import.meta.url));
+/** Bot Framework's OpenID metadata for tokens the channel service sends to bots. */
+const BOT_FRAMEWORK_OPENID_METADATA_URL = 'https://login.botframework.com/v1/.well-known/openidconfiguration';
 /** The devhost's development OpenID issuer (devhost/dev-token-issuer.ts): the local default authority. */
 const LOCAL_DEV_AUTHORITY = 'http://127.0.0.1:7073';
 const ENTRA_AUTHORITY = 'https://login.microsoftonline.com';
@@ -29,6 +32,16 @@ const ConfigSchema = z
     AGENT_REQUESTS_QUEUE: z.string().min(1).max(260).default('agent-requests'),
     /** Upper bound on an agent request message body, in bytes. */
     AGENT_REQUEST_MAX_BYTES: z.coerce.number().int().positive().max(1024 * 1024).default(256 * 1024),
+    /** Azure: Service Bus namespace (`<name>.servicebus.windows.net`) for reply queues, reached with managed identity. */
+    SERVICEBUS_FULLY_QUALIFIED_NAMESPACE: z.string().trim().regex(/^[A-Za-z0-9.-]+$/, 'must be a host name such as my-ns.servicebus.windows.net').optional(),
+    /** Local only: the devhost base URL whose queue admin API receives replies. */
+    LOCAL_SERVICEBUS_ADMIN_URL: z.url().optional(),
+    /** Local only: the devhost key file (`masterKey`) that authorizes the queue admin API. */
+    LOCAL_SERVICEBUS_ADMIN_KEY_FILE: z.string().min(1).default('.devhost/keys.json'),
+    /** Attempts (Durable retry policy) to publish one run's reply. */
+    REPLY_PUBLISH_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
+    /** First wait between reply publish attempts; doubles per attempt. */
+    REPLY_PUBLISH_RETRY_INTERVAL_MS: z.coerce.number().int().min(1).max(600_000).default(2_000),
     /** Folder of agent definitions (`*.yaml`). */
     AGENTS_DIR: z.string().min(1).default(DEFAULT_AGENTS_DIR),
     /** Azure: the blob endpoint, reached with managed identity. */
@@ -81,6 +94,29 @@ const ConfigSchema = z
     HTTP_MAX_BODY_BYTES: z.coerce.number().int().positive().max(4 * 1024 * 1024).default(256 * 1024),
     /** Front-door requests per minute per tenant and per instance, when the tenant sets none. */
     RATE_LIMIT_DEFAULT_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(600),
+    /** NCRONTAB (6 fields, with seconds) of the `batchScheduler` timer itself. */
+    BATCH_SCHEDULER_SCHEDULE: z.string().trim().regex(/^\S+( \S+){5}$/, 'must be a 6-field NCRONTAB expression (with seconds)').default('0 */1 * * * *'),
+    /**
+     * How late a schedule's slot may still be started. Must cover the scheduler's own period, so
+     * no slot falls between two firings; larger values catch up after downtime.
+     */
+    BATCH_SCHEDULER_CATCH_UP_MS: z.coerce.number().int().min(1_000).max(7 * 86_400_000).default(300_000),
+    /** Where schedules come from: `file` (local default) or `blob` (deployed default). */
+    BATCH_SCHEDULES_SOURCE: z.enum(['file', 'blob']).optional(),
+    BATCH_SCHEDULES_FILE: z.string().min(1).default(DEFAULT_SCHEDULES_FILE),
+    /** Control-plane blob holding every schedule (outside any tenant's data space). */
+    BATCH_SCHEDULES_BLOB: z.string().regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'must be a blob path such as control-plane/schedules.yaml').default('control-plane/schedules.yaml'),
+    /** The bot's Microsoft App ID: the audience of Bot Framework tokens. Unset: the bot door answers 404. */
+    BOT_APP_ID: optionalString,
+    /** Bot Framework OpenID metadata (its `jwks_uri` gives the signing keys). Tests point it at a loopback issuer. */
+    BOT_OPENID_METADATA_URL: z.url().default(BOT_FRAMEWORK_OPENID_METADATA_URL),
+    BOT_TOKEN_ISSUER: z.string().min(1).default('https://api.botframework.com'),
+    BOT_CLOCK_SKEW_MS: z.coerce.number().int().min(0).max(600_000).default(300_000),
+    /** How the app gets its token for the Bot Connector: `identity` (Entra, deployed default) or `static` (local only). */
+    BOT_CONNECTOR_TOKEN_SOURCE: z.enum(['identity', 'static']).optional(),
+    /** Local only: the token sent to a development connector. */
+    BOT_CONNECTOR_STATIC_TOKEN: z.string().min(1).default('local-connector-token'),
+    BOT_CONNECTOR_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
   })
   .superRefine((raw, ctx) => {
     // Runs even when a key above failed (see `when`), so every bad key is listed at once; a key
@@ -117,6 +153,18 @@ const ConfigSchema = z
     if (deployed && (c.AUTH_AUDIENCES?.length ?? 0) === 0) {
       ctx.addIssue({ code: 'custom', path: ['AUTH_AUDIENCES'], message: `required in ${c.APP_ENVIRONMENT} (the API's app id URI and/or client id)` });
     }
+    if (deployed && typeof c.BOT_OPENID_METADATA_URL === 'string' && !c.BOT_OPENID_METADATA_URL.startsWith('https://')) {
+      ctx.addIssue({ code: 'custom', path: ['BOT_OPENID_METADATA_URL'], message: `must be https in ${c.APP_ENVIRONMENT}` });
+    }
+    if (deployed && c.BOT_CONNECTOR_TOKEN_SOURCE === 'static') {
+      ctx.addIssue({ code: 'custom', path: ['BOT_CONNECTOR_TOKEN_SOURCE'], message: 'static is local-only; use identity' });
+    }
+    if (typeof c.BATCH_SCHEDULES_BLOB === 'string' && c.BATCH_SCHEDULES_BLOB.startsWith('tenants/')) {
+      ctx.addIssue({ code: 'custom', path: ['BATCH_SCHEDULES_BLOB'], message: 'must be outside tenants/ (tenant data space)' });
+    }
+    if (deployed && c.LOCAL_SERVICEBUS_ADMIN_URL) {
+      ctx.addIssue({ code: 'custom', path: ['LOCAL_SERVICEBUS_ADMIN_URL'], message: 'local-only; use SERVICEBUS_FULLY_QUALIFIED_NAMESPACE' });
+    }
     const secrets = c.SECRETS_PROVIDER ?? (deployed ? 'key-vault' : 'local-file');
     if (deployed && secrets === 'local-file') {
       ctx.addIssue({ code: 'custom', path: ['SECRETS_PROVIDER'], message: 'local-file is local-only; use key-vault' });
@@ -138,6 +186,12 @@ export interface AppConfig {
   environment: 'local' | 'dev' | 'staging' | 'prod';
   agentRequestsQueue: string;
   agentRequestMaxBytes: number;
+  /** How run results reach reply queues; `none`: requests naming a reply queue are dead-lettered. */
+  replies: {
+    transport: { kind: 'service-bus'; fullyQualifiedNamespace: string } | { kind: 'devhost'; adminUrl: string; keyFile: string } | { kind: 'none' };
+    maxAttempts: number;
+    retryIntervalMs: number;
+  };
   agentsDir: string;
   /** Client id of the user-assigned managed identity; undefined: system-assigned or developer sign-in. */
   managedIdentityClientId: string | undefined;
@@ -159,6 +213,23 @@ export interface AppConfig {
   };
   secrets: { kind: 'local-file'; path: string } | { kind: 'key-vault'; vaultUrl: string; cacheTtlMs: number };
   frontDoor: { maxBodyBytes: number; defaultRateLimitPerMinute: number };
+  batch: {
+    /** NCRONTAB of the `batchScheduler` timer. */
+    schedulerSchedule: string;
+    catchUpMs: number;
+    schedules: { kind: 'file'; path: string } | { kind: 'blob'; path: string };
+  };
+  bot: {
+    /** Undefined: no bot is configured and `/api/messages` answers 404. */
+    appId: string | undefined;
+    openIdMetadataUrl: string;
+    issuer: string;
+    clockSkewMs: number;
+    connectorToken: { kind: 'identity' } | { kind: 'static'; token: string };
+    connectorTimeoutMs: number;
+    /** Deployed environments only talk to https service URLs. */
+    requireHttpsServiceUrl: boolean;
+  };
 }
 
 /** A setting is missing or malformed. `problems` lists every bad key, not just the first. */
@@ -186,6 +257,15 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     environment: c.APP_ENVIRONMENT,
     agentRequestsQueue: c.AGENT_REQUESTS_QUEUE,
     agentRequestMaxBytes: c.AGENT_REQUEST_MAX_BYTES,
+    replies: {
+      transport: c.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE
+        ? { kind: 'service-bus', fullyQualifiedNamespace: c.SERVICEBUS_FULLY_QUALIFIED_NAMESPACE }
+        : c.LOCAL_SERVICEBUS_ADMIN_URL
+          ? { kind: 'devhost', adminUrl: c.LOCAL_SERVICEBUS_ADMIN_URL, keyFile: c.LOCAL_SERVICEBUS_ADMIN_KEY_FILE }
+          : { kind: 'none' },
+      maxAttempts: c.REPLY_PUBLISH_MAX_ATTEMPTS,
+      retryIntervalMs: c.REPLY_PUBLISH_RETRY_INTERVAL_MS,
+    },
     agentsDir: c.AGENTS_DIR,
     managedIdentityClientId: c.AZURE_CLIENT_ID,
     blob: c.STORAGE_BLOB_ACCOUNT_URL
@@ -221,5 +301,25 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
         ? { kind: 'local-file', path: c.LOCAL_SECRETS_FILE }
         : { kind: 'key-vault', vaultUrl: c.KEY_VAULT_URL ?? '', cacheTtlMs: c.SECRET_CACHE_TTL_MS },
     frontDoor: { maxBodyBytes: c.HTTP_MAX_BODY_BYTES, defaultRateLimitPerMinute: c.RATE_LIMIT_DEFAULT_PER_MINUTE },
+    batch: {
+      schedulerSchedule: c.BATCH_SCHEDULER_SCHEDULE,
+      catchUpMs: c.BATCH_SCHEDULER_CATCH_UP_MS,
+      schedules:
+        (c.BATCH_SCHEDULES_SOURCE ?? (local ? 'file' : 'blob')) === 'file'
+          ? { kind: 'file', path: c.BATCH_SCHEDULES_FILE }
+          : { kind: 'blob', path: c.BATCH_SCHEDULES_BLOB },
+    },
+    bot: {
+      appId: c.BOT_APP_ID,
+      openIdMetadataUrl: c.BOT_OPENID_METADATA_URL,
+      issuer: c.BOT_TOKEN_ISSUER,
+      clockSkewMs: c.BOT_CLOCK_SKEW_MS,
+      connectorToken:
+        (c.BOT_CONNECTOR_TOKEN_SOURCE ?? (local ? 'static' : 'identity')) === 'static'
+          ? { kind: 'static', token: c.BOT_CONNECTOR_STATIC_TOKEN }
+          : { kind: 'identity' },
+      connectorTimeoutMs: c.BOT_CONNECTOR_TIMEOUT_MS,
+      requireHttpsServiceUrl: !local,
+    },
   };
 }

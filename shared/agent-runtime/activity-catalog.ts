@@ -1,3 +1,6 @@
+import type { BatchItemResult, BatchLaneInput, BatchRunInput, BatchRunOutput, BatchSummaryInput, PrepareBatchOutput } from '../batch/batch-types.js';
+import type { BotConversationInput, BotConversationOutput, BotReplyInput, BotTypingInput } from '../bot/bot-types.js';
+import type { PublishRunReplyInput, PublishRunReplyOutput, QueuedAgentRunInput, RunReply } from '../queue/reply-types.js';
 import type { AgentRunInput, AgentRunOutput, PayloadRef, ToolCallRequest, ToolOutcome, Usage } from './run-types.js';
 
 /**
@@ -90,10 +93,28 @@ export const Activities = {
   runTool: activity<RunToolInput, ToolOutcome>('agentRunTool'),
   /** Appends one run event (audit/telemetry feed). */
   recordRunEvent: activity<RunEventInput, void>('agentRecordRunEvent'),
+  /** Publishes a queued run's result to the reply queue its request named. */
+  publishRunReply: activity<PublishRunReplyInput, PublishRunReplyOutput>('queuePublishRunReply'),
+  /** Resolves a batch's agent tree and items (list or tenant documents) with their run ids. */
+  prepareBatch: activity<BatchRunInput, PrepareBatchOutput>('batchPrepare'),
+  /** Writes the batch summary JSON into the tenant's blob space; returns its tenant-relative path. */
+  writeBatchSummary: activity<BatchSummaryInput, { path: string }>('batchWriteSummary'),
+  /** Shows "typing…" in the conversation (best effort). */
+  botSendTyping: activity<BotTypingInput, void>('botSendTyping'),
+  /** Posts the run's answer (or an apology) back to the conversation. */
+  botPostReply: activity<BotReplyInput, { delivered: boolean; status: number }>('botPostReply'),
 } as const;
 
 export const Orchestrators = {
   agentRun: { name: 'agentRun' } as ActivityName<AgentRunInput, AgentRunOutput>,
   /** One tool call with retries (see shared/orchestrators/agent-tool-call.ts for why). */
   agentToolCall: { name: 'agentToolCall' } as ActivityName<ToolCallInput, ToolOutcome>,
+  /** A queued request with a reply queue: `agentRun` as a sub-orchestration, then the reply published. */
+  queuedAgentRun: { name: 'queuedAgentRun' } as ActivityName<QueuedAgentRunInput, RunReply>,
+  /** One scheduled batch: agent runs fanned out with bounded concurrency, then a summary. */
+  batchRun: { name: 'batchRun' } as ActivityName<BatchRunInput, BatchRunOutput>,
+  /** One lane of a batch: its share of the items, one agent run after another. */
+  batchLane: { name: 'batchLane' } as ActivityName<BatchLaneInput, BatchItemResult[]>,
+  /** One Teams / bot message: typing, the agent run, then the reply posted to the conversation. */
+  botConversationRun: { name: 'botConversationRun' } as ActivityName<BotConversationInput, BotConversationOutput>,
 } as const;

@@ -4,6 +4,7 @@ import type { AgentCatalog } from '../agents/agent-catalog.js';
 import type { AgentSnapshot } from '../agents/agent-definition.js';
 import { Orchestrators } from './activity-catalog.js';
 import type { AgentRunInput, Initiator, PayloadRef } from './run-types.js';
+import { replyInstanceIdFor, type ReplyTarget } from '../queue/reply-types.js';
 
 export interface StartRunRequest {
   tenantId: string;
@@ -15,6 +16,11 @@ export interface StartRunRequest {
   /** Same key for the same tenant → same run, started once. */
   idempotencyKey?: string;
   variables?: Record<string, string>;
+  /**
+   * Publish the result here when the run ends: the run is started through the
+   * `queuedAgentRun` wrapper (instance `<runId>:reply`), and keeps `runId` itself.
+   */
+  reply?: ReplyTarget;
 }
 
 export interface StartedRun {
@@ -76,10 +82,14 @@ function inputText(input: unknown): string {
  */
 export async function startAgentRun(client: DurableClient, catalog: AgentCatalog, request: StartRunRequest): Promise<StartedRun> {
   const runId = runIdFor(request.tenantId, request.idempotencyKey);
-  if (request.idempotencyKey) {
-    const existing = await client.getStatus(runId).catch(() => undefined);
-    if (existing && existing.instanceId) return { runId, created: false };
-  }
+  // With a reply queue the wrapper starts first and the run a moment later: either one existing
+  // means this request was already accepted.
+  const instanceIds = request.reply ? [runId, replyInstanceIdFor(runId)] : [runId];
+  const exists = async (): Promise<boolean> => {
+    for (const id of instanceIds) if ((await client.getStatus(id).catch(() => undefined))?.instanceId) return true;
+    return false;
+  };
+  if (request.idempotencyKey && (await exists())) return { runId, created: false };
   const { agent, subAgents } = await resolveAgentTree(catalog, request.tenantId, request.agentId);
   const input: PayloadRef = { inline: inputText(request.input) };
   const runInput: AgentRunInput = {
@@ -94,10 +104,17 @@ export async function startAgentRun(client: DurableClient, catalog: AgentCatalog
     subAgents,
   };
   try {
-    await client.startNew(Orchestrators.agentRun.name, { instanceId: runId, input: runInput });
+    if (request.reply) {
+      await client.startNew(Orchestrators.queuedAgentRun.name, {
+        instanceId: replyInstanceIdFor(runId),
+        input: { run: runInput, reply: request.reply },
+      });
+    } else {
+      await client.startNew(Orchestrators.agentRun.name, { instanceId: runId, input: runInput });
+    }
   } catch (error) {
     // A concurrent duplicate won the race: the run exists, which is what the caller wanted.
-    if (request.idempotencyKey && (await client.getStatus(runId).catch(() => undefined))?.instanceId) return { runId, created: false };
+    if (request.idempotencyKey && (await exists())) return { runId, created: false };
     throw error;
   }
   return { runId, created: true };

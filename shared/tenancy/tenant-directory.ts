@@ -15,6 +15,11 @@ import {
 export interface TenantDirectory {
   /** The tenant with this id (any status), or undefined when there is none. */
   get(tenantId: string): Promise<Tenant | undefined>;
+  /**
+   * The tenant a Microsoft Teams tenant (`channelData.tenant.id`, a GUID) is mapped to. Optional:
+   * a directory without it cannot serve the bot door, which then refuses every tenant (403).
+   */
+  findByTeamsTenantId?(teamsTenantId: string): Promise<Tenant | undefined>;
 }
 
 /**
@@ -39,6 +44,11 @@ export class StaticTenantDirectory implements TenantDirectory {
 
   async get(tenantId: string): Promise<Tenant | undefined> {
     return this.#tenants.get(tenantId);
+  }
+
+  async findByTeamsTenantId(teamsTenantId: string): Promise<Tenant | undefined> {
+    const wanted = teamsTenantId.toLowerCase();
+    return [...this.#tenants.values()].find((t) => t.teamsTenantId === wanted);
   }
 
   /** Synchronous lookup, for tools that read the local catalog. */
@@ -122,6 +132,21 @@ export class BlobTenantDirectory implements TenantDirectory {
     return value;
   }
 
+  /**
+   * Scans the tenant records (each read through the cache). Fine for the tens of tenants a
+   * deployment has; a larger fleet would keep an index blob keyed by Teams tenant id.
+   */
+  async findByTeamsTenantId(teamsTenantId: string): Promise<Tenant | undefined> {
+    const wanted = teamsTenantId.toLowerCase();
+    const records = await this.#blobs.list(this.#options.prefix, 1_000);
+    for (const record of records) {
+      const id = record.path.slice(this.#options.prefix.length).replace(/\.yaml$/, '');
+      const tenant = await this.get(id);
+      if (tenant?.teamsTenantId === wanted) return tenant;
+    }
+    return undefined;
+  }
+
   async #load(tenantId: string): Promise<Tenant | undefined> {
     const path = `${this.#options.prefix}${tenantId}.yaml`;
     const content = await this.#blobs.get(path);
@@ -151,5 +176,10 @@ export class SingleTenantDirectory implements TenantDirectory {
 
   async get(tenantId: string): Promise<Tenant | undefined> {
     return tenantId === this.tenantId ? this.inner.get(tenantId) : undefined;
+  }
+
+  async findByTeamsTenantId(teamsTenantId: string): Promise<Tenant | undefined> {
+    const tenant = await this.inner.get(this.tenantId);
+    return tenant?.teamsTenantId === teamsTenantId.toLowerCase() ? tenant : undefined;
   }
 }

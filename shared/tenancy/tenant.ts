@@ -51,11 +51,16 @@ export const TenantSchema = z
     webhookSources: z.record(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'source names must be lower-case slugs'), WebhookSourceSchema).default({}),
     /** Microsoft Teams tenant (`channelData.tenant.id`) mapped to this tenant. */
     teamsTenantId: Guid.optional(),
+    /** The agent that answers this tenant's Teams / bot messages; unset: the bot refuses them (403). */
+    botAgent: Slug.optional(),
     egressAllowList: z.array(HostPattern).default([]),
     /** Front-door requests per minute per instance; the deployment default applies when unset. */
     rateLimitPerMinute: z.number().int().min(1).max(1_000_000).optional(),
   })
   .superRefine((tenant, ctx) => {
+    if (tenant.botAgent !== undefined && !tenant.allowedAgents.includes(tenant.botAgent)) {
+      ctx.addIssue({ code: 'custom', path: ['botAgent'], message: `"${tenant.botAgent}" is not in allowedAgents` });
+    }
     for (const [name, source] of Object.entries(tenant.webhookSources)) {
       if (!tenant.allowedAgents.includes(source.agent)) {
         ctx.addIssue({ code: 'custom', path: ['webhookSources', name, 'agent'], message: `"${source.agent}" is not in allowedAgents` });

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { startAzurite, type AzuriteHandle } from '../../devhost/azurite.js';
 import { startDevhost, type Devhost } from '../../devhost/host.js';
 import { startOfflineModel, type OfflineModel } from '../../devhost/offline-model/server.js';
+import type { StorageOption } from '../../devhost/storage.js';
 import { snapshotOf, AgentDefinitionSchema, type AgentSnapshot } from '../../shared/agents/agent-definition.js';
 import type { AgentRunInput } from '../../shared/agent-runtime/run-types.js';
 
@@ -19,7 +20,11 @@ export interface AgentStack {
  * offline model on loopback, wired through the app's settings. One per test file: the app's
  * composition root reads settings once per process.
  */
-export async function startAgentStack(extraEnv: Record<string, string> = {}): Promise<AgentStack> {
+export async function startAgentStack(
+  extraEnv: Record<string, string> = {},
+  /** Devhost port (default 0: any) and storage (default memory; a file path also writes keys.json beside it). */
+  host: { port?: number; storage?: StorageOption } = {},
+): Promise<AgentStack> {
   const azurite = await startAzurite();
   const model = await startOfflineModel();
   Object.assign(process.env, {
@@ -31,7 +36,7 @@ export async function startAgentStack(extraEnv: Record<string, string> = {}): Pr
     TOOL_EGRESS_ALLOW_LIST: '127.0.0.1',
     ...extraEnv,
   });
-  const devhost = await startDevhost({ appDir: repoRoot, port: 0, storage: 'memory', logLevel: 'error' });
+  const devhost = await startDevhost({ appDir: repoRoot, port: host.port ?? 0, storage: host.storage ?? 'memory', logLevel: 'error' });
   return {
     devhost,
     model,

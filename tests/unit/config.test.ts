@@ -49,3 +49,14 @@ describe('configuration', () => {
     expect(config.runEventsFile).toBeUndefined();
   });
 });
+
+describe('local.settings.sample.json', () => {
+  it('parses as a valid local configuration and holds no secrets', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const text = readFileSync(join(import.meta.dirname, '..', '..', 'local.settings.sample.json'), 'utf8');
+    const values = (JSON.parse(text) as { Values: Record<string, string> }).Values;
+    expect(parseConfig(values).environment).toBe('local');
+    expect(text).not.toMatch(/AccountKey=|SharedAccessKey=|client_secret|-----BEGIN/i);
+  });
+});

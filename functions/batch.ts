@@ -1,0 +1,19 @@
+import { app } from '@azure/functions';
+import * as df from 'durable-functions';
+import { Activities, Orchestrators } from '../shared/agent-runtime/activity-catalog.js';
+import { createBatchActivities } from '../shared/batch/batch-activities.js';
+import { createBatchSchedulerHandler } from '../shared/batch/batch-scheduler.js';
+import { deps } from '../shared/composition-root.js';
+import { batchLaneOrchestrator, batchRunOrchestrator } from '../shared/orchestrators/batch-run.js';
+
+const activities = createBatchActivities(deps);
+
+app.timer('batchScheduler', {
+  schedule: deps.config.batch.schedulerSchedule,
+  extraInputs: [df.input.durableClient()],
+  handler: createBatchSchedulerHandler(deps, (context) => df.getClient(context)),
+});
+df.app.orchestration(Orchestrators.batchRun.name, batchRunOrchestrator);
+df.app.orchestration(Orchestrators.batchLane.name, batchLaneOrchestrator);
+df.app.activity(Activities.prepareBatch.name, { handler: activities.prepareBatch });
+df.app.activity(Activities.writeBatchSummary.name, { handler: activities.writeBatchSummary });

@@ -1,0 +1,51 @@
+import type { ActivityHandler } from 'durable-functions';
+import { resolveAgentTree, runIdFor } from '../agent-runtime/start-run.js';
+import type { Deps } from '../composition-root.js';
+import { TenantBlobSpace } from '../storage/blob-store.js';
+import { mapPayloadToInput } from '../webhooks/payload-mapping.js';
+import type { BatchItem, BatchRunInput, BatchSummaryInput, PrepareBatchOutput } from './batch-types.js';
+
+export type BatchActivityDeps = Pick<Deps, 'catalog'> & { runtime: Pick<Deps['runtime'], 'blobs'> };
+
+function inputText(input: unknown): string {
+  return typeof input === 'string' ? input : JSON.stringify(input ?? null);
+}
+
+/** Slot as a path segment: `20261126T020000Z`. */
+function slotSegment(slot: string): string {
+  return slot.replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+}
+
+/**
+ * Activities of `batchRun`. Both are idempotent, so Durable may retry them: item run ids are
+ * derived from the batch id and item position, and the summary path from schedule and slot.
+ */
+export function createBatchActivities(deps: BatchActivityDeps): { prepareBatch: ActivityHandler; writeBatchSummary: ActivityHandler } {
+  return {
+    async prepareBatch(raw: unknown): Promise<PrepareBatchOutput> {
+      const input = raw as BatchRunInput;
+      const { agent, subAgents } = await resolveAgentTree(deps.catalog, input.tenantId, input.agentId);
+      let sources: { source: string; item: unknown }[];
+      if (input.input.documents) {
+        const space = new TenantBlobSpace(deps.runtime.blobs, input.tenantId);
+        const docs = await space.list(input.input.documents.prefix, input.input.documents.limit);
+        sources = docs.map((d) => ({ source: d.path, item: d }));
+      } else {
+        sources = (input.input.items ?? []).map((item, index) => ({ source: `items[${index}]`, item }));
+      }
+      const items: BatchItem[] = sources.map(({ source, item }, index) => ({
+        runId: runIdFor(input.tenantId, `${input.batchId}#${index}`),
+        input: { inline: inputText(mapPayloadToInput(input.input.template, item)) },
+        source,
+      }));
+      return { agent, subAgents, items };
+    },
+
+    async writeBatchSummary(raw: unknown): Promise<{ path: string }> {
+      const summary = raw as BatchSummaryInput;
+      const path = `batches/${summary.scheduleId}/${slotSegment(summary.slot)}.json`;
+      await new TenantBlobSpace(deps.runtime.blobs, summary.tenantId).put(path, JSON.stringify(summary, null, 2), { contentType: 'application/json' });
+      return { path };
+    },
+  };
+}

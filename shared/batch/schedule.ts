@@ -1,0 +1,125 @@
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import type { BlobStore } from '../storage/blob-store.js';
+import { TenantIdSchema, describeIssues } from '../tenancy/tenant.js';
+import { InputMappingSchema } from '../webhooks/payload-mapping.js';
+import { parseCron } from './cron-slots.js';
+
+/**
+ * Batch schedules: control-plane records saying which agent runs over which items, when, and how
+ * many at once. Validated with zod wherever they are loaded; a bad document is reported with
+ * every problem and no schedule from it runs (half a control plane is worse than none).
+ */
+
+const Slug = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'must be a lower-case slug');
+
+const CronSchema = z
+  .string()
+  .trim()
+  .superRefine((value, ctx) => {
+    const problem = parseCron(value).problem;
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+/** What a batch runs over, and how each item becomes an agent input. */
+export const ScheduleInputSchema = z
+  .strictObject({
+    /** Item → agent input, with JSON pointers into the item (`{{/path}}`); default: the item itself. */
+    template: InputMappingSchema.default({ pointer: '' }),
+    /** A fixed list of items (any JSON). */
+    items: z.array(z.unknown()).min(1).max(1_000).optional(),
+    /** One item per document under `prefix` in the tenant's blob space: `{path, size, lastModified}`. */
+    documents: z.strictObject({ prefix: z.string().max(512).default(''), limit: z.number().int().min(1).max(1_000).default(100) }).optional(),
+  })
+  .refine((i) => (i.items === undefined) !== (i.documents === undefined), 'give exactly one of "items" or "documents"');
+export type ScheduleInput = z.infer<typeof ScheduleInputSchema>;
+
+export const ScheduleSchema = z.strictObject({
+  id: Slug,
+  tenantId: TenantIdSchema,
+  agent: Slug,
+  /** NCRONTAB with seconds (`sec min hour day month weekday`), evaluated in UTC. */
+  cron: CronSchema,
+  enabled: z.boolean().default(true),
+  maxConcurrency: z.number().int().min(1).max(100).default(4),
+  input: ScheduleInputSchema,
+  variables: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/), z.string().max(4096)).default({}),
+});
+export type Schedule = z.infer<typeof ScheduleSchema>;
+
+export const SchedulesDocumentSchema = z.strictObject({ schedules: z.array(ScheduleSchema) });
+
+/** Schedules are invalid; lists every problem. A configuration fault, never a caller's. */
+export class ScheduleCatalogError extends Error {
+  override readonly name = 'ScheduleCatalogError';
+  readonly code = 'schedule_catalog_invalid';
+  readonly status = 500;
+  readonly retryable = false;
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid schedules:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+/** Parses a schedules document (YAML or JSON). Throws {@link ScheduleCatalogError} listing every problem. */
+export function parseSchedules(text: string, where: string): Schedule[] {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (error) {
+    throw new ScheduleCatalogError([`${where}: not valid YAML: ${(error as Error).message}`]);
+  }
+  const parsed = SchedulesDocumentSchema.safeParse(raw);
+  if (!parsed.success) throw new ScheduleCatalogError(describeIssues(where, parsed.error.issues));
+  const seen = new Set<string>();
+  const problems: string[] = [];
+  for (const s of parsed.data.schedules) {
+    if (seen.has(s.id)) problems.push(`${where}: schedule "${s.id}" is defined twice`);
+    seen.add(s.id);
+  }
+  if (problems.length > 0) throw new ScheduleCatalogError(problems);
+  return parsed.data.schedules;
+}
+
+/** Where the scheduler reads schedules. Read on every firing, so edits apply without a restart. */
+export interface ScheduleSource {
+  list(): Promise<Schedule[]>;
+}
+
+/** Local development: a YAML file (`schedules/schedules.local.yaml`). A missing file means no schedules. */
+export class FileScheduleSource implements ScheduleSource {
+  constructor(readonly path: string) {}
+
+  async list(): Promise<Schedule[]> {
+    let text: string;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 'ENOENT') return [];
+      throw new ScheduleCatalogError([`${this.path}: cannot be read: ${(error as Error).message}`]);
+    }
+    return parseSchedules(text, this.path);
+  }
+}
+
+/** Azure: one control-plane blob (outside every tenant's data space). A missing blob means no schedules. */
+export class BlobScheduleSource implements ScheduleSource {
+  constructor(
+    readonly blobs: BlobStore,
+    readonly path: string,
+  ) {}
+
+  async list(): Promise<Schedule[]> {
+    const content = await this.blobs.get(this.path);
+    return content ? parseSchedules(content.toString('utf8'), this.path) : [];
+  }
+}
+
+/** A fixed list (tests). */
+export class StaticScheduleSource implements ScheduleSource {
+  constructor(readonly schedules: readonly Schedule[]) {}
+
+  async list(): Promise<Schedule[]> {
+    return [...this.schedules];
+  }
+}

@@ -1,0 +1,92 @@
+import { Orchestrators } from '../agent-runtime/activity-catalog.js';
+import type { AgentRunInput } from '../agent-runtime/run-types.js';
+import { resolveAgentTree, runIdFor } from '../agent-runtime/start-run.js';
+import type { Deps } from '../composition-root.js';
+import { ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
+import { enforceRateLimit, frontDoor, jsonResponse } from '../http/front-door.js';
+import { UnauthorizedError } from '../http/http-errors.js';
+import { parseJson, readBodyWithLimit, requireJsonContentType } from '../http/request-body.js';
+import type { DurableClientFactory } from '../http/runs-api.js';
+import { IncomingActivitySchema, messageText } from './bot-activity.js';
+import { normalizeServiceUrl } from './bot-token-verifier.js';
+import type { BotConversationInput } from './bot-types.js';
+
+export type BotMessagesDeps = Pick<Deps, 'config' | 'catalog' | 'tenants' | 'rateLimiter' | 'botTokens'>;
+
+/** Durable instance id of the wrapper orchestration for a run (not a run id: the runs API shows the run itself). */
+export function botConversationInstanceId(runId: string): string {
+  return `bot.${runId}`;
+}
+
+/**
+ * `POST /messages`: a Bot Framework activity (Teams). Order: bot configured (404), Bot Framework
+ * token (401), activity shape (400), token `serviceUrl` = activity `serviceUrl` (401), Teams tenant
+ * → our tenant (403 when unknown, suspended or without a bot agent), rate budget (429). A message
+ * starts `botConversationRun` idempotently (keyed by conversation and activity id, so a channel
+ * redelivery starts nothing new) and is acknowledged at once with 202; typing, the run and the
+ * reply happen in the orchestration. Other activity types are acknowledged and ignored.
+ */
+export function createBotMessagesHandler(deps: BotMessagesDeps, getClient: DurableClientFactory) {
+  return frontDoor(async (request, door) => {
+    const verifier = deps.botTokens;
+    if (!verifier) throw new NotFoundError('No bot is configured in this deployment.', 'bot_not_configured');
+    const claims = await verifier.verify(request.headers.get('authorization'));
+
+    requireJsonContentType(request);
+    const raw = parseJson(await readBodyWithLimit(request, deps.config.frontDoor.maxBodyBytes));
+    const parsed = IncomingActivitySchema.safeParse(raw);
+    if (!parsed.success) {
+      throw new ValidationError('The body is not a Bot Framework activity.', parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
+    }
+    const activity = parsed.data;
+    if (!claims.serviceUrl || normalizeServiceUrl(claims.serviceUrl) !== normalizeServiceUrl(activity.serviceUrl)) {
+      throw new UnauthorizedError('token_service_url_mismatch', 'The token was not issued for this activity\'s serviceUrl.', { 'www-authenticate': 'Bearer realm="bot"' });
+    }
+    if (activity.type !== 'message') return { status: 200 };
+
+    const teamsTenantId = activity.channelData?.tenant?.id ?? '';
+    const tenant = teamsTenantId && deps.tenants.findByTeamsTenantId ? await deps.tenants.findByTeamsTenantId(teamsTenantId) : undefined;
+    if (!tenant) throw new ForbiddenError('This Microsoft Teams tenant is not connected to the service.', 'teams_tenant_unknown');
+    if (tenant.status === 'suspended') throw new ForbiddenError(`Tenant "${tenant.id}" is suspended.`, 'tenant_suspended');
+    if (!tenant.botAgent) throw new ForbiddenError(`Tenant "${tenant.id}" has no bot agent.`, 'bot_not_enabled');
+    enforceRateLimit(deps.rateLimiter, tenant.id, tenant.rateLimitPerMinute ?? deps.config.frontDoor.defaultRateLimitPerMinute);
+
+    const runId = runIdFor(tenant.id, `bot:${activity.conversation.id}:${activity.id}`);
+    const instanceId = botConversationInstanceId(runId);
+    const client = getClient(door.invocation);
+    const existing = await client.getStatus(instanceId).catch(() => undefined);
+    if (existing?.instanceId) return jsonResponse(202, { id: runId });
+
+    const { agent, subAgents } = await resolveAgentTree(deps.catalog, tenant.id, tenant.botAgent);
+    const run: AgentRunInput = {
+      tenantId: tenant.id,
+      runId,
+      agent,
+      input: { inline: messageText(activity) },
+      variables: {},
+      initiator: { kind: 'bot', id: activity.from.id },
+      correlationId: door.correlationId,
+      depth: 0,
+      subAgents,
+    };
+    const input: BotConversationInput = {
+      run,
+      conversation: {
+        serviceUrl: activity.serviceUrl,
+        conversationId: activity.conversation.id,
+        replyToId: activity.id,
+        channelId: activity.channelId,
+        bot: activity.recipient,
+        user: activity.from,
+      },
+    };
+    try {
+      await client.startNew(Orchestrators.botConversationRun.name, { instanceId, input });
+    } catch (error) {
+      // A concurrent redelivery won the race: the conversation run exists, which is what we wanted.
+      if (!(await client.getStatus(instanceId).catch(() => undefined))?.instanceId) throw error;
+    }
+    door.invocation.log(`bot message ${activity.id} from ${tenant.id}: run ${runId}`);
+    return jsonResponse(202, { id: runId });
+  });
+}

@@ -1,0 +1,89 @@
+import * as df from 'durable-functions';
+import type { OrchestrationContext, Task } from 'durable-functions';
+import { Activities, Orchestrators } from '../agent-runtime/activity-catalog.js';
+import type { AgentRunInput, AgentRunOutput } from '../agent-runtime/run-types.js';
+import type { BatchItemResult, BatchLaneInput, BatchRunInput, BatchRunOutput, BatchSummaryInput, PrepareBatchOutput } from '../batch/batch-types.js';
+
+/**
+ * `batchRun`: one scheduled batch. Deterministic and replayed (DESIGN.md section 5): items and
+ * their run ids come from the `prepareBatch` activity, limits from the input, time from
+ * `currentUtcDateTime`.
+ *
+ * Bounded concurrency by lanes: the items are dealt round-robin to `min(maxConcurrency, items)`
+ * `batchLane` sub-orchestrations, each running its items one after another as `agentRun`
+ * sub-orchestrations, so at most `maxConcurrency` runs are ever in flight. Lanes rather than a
+ * sliding window in one orchestrator because durable-functions reschedules a pending task that is
+ * yielded again in a new `Task.any` (durable-js issue #574): the window would start runs twice.
+ * A failed item is recorded, never stops the rest. Then `writeBatchSummary` stores the summary.
+ *
+ * Changing the order of scheduled work breaks in-flight batches: add `batchRunV2` instead.
+ */
+
+function retryOptions(): df.RetryOptions {
+  const options = new df.RetryOptions(1_000, 3);
+  options.backoffCoefficient = 2;
+  return options;
+}
+
+function errorText(error: unknown): string {
+  const e = error as { message?: unknown } | undefined;
+  return typeof e?.message === 'string' ? e.message : String(error);
+}
+
+export function* batchRunOrchestrator(context: OrchestrationContext): Generator<Task, BatchRunOutput, unknown> {
+  const input = context.df.getInput() as BatchRunInput;
+  const startedAt = context.df.currentUtcDateTime.toISOString();
+  const retry = retryOptions();
+  const prepared = (yield context.df.callActivityWithRetry(Activities.prepareBatch.name, retry, input)) as PrepareBatchOutput;
+  const laneCount = Math.min(Math.max(1, input.maxConcurrency), prepared.items.length);
+  const lanes: BatchLaneInput[] = Array.from({ length: laneCount }, () => ({ runs: [] }));
+  prepared.items.forEach((item, index) => {
+    const run: AgentRunInput = {
+      tenantId: input.tenantId,
+      runId: item.runId,
+      agent: prepared.agent,
+      input: item.input,
+      variables: input.variables,
+      initiator: input.initiator,
+      correlationId: input.correlationId,
+      depth: 0,
+      subAgents: prepared.subAgents,
+    };
+    lanes[index % laneCount]?.runs.push({ index, run, source: item.source });
+  });
+  const laneResults =
+    laneCount === 0
+      ? []
+      : ((yield context.df.Task.all(lanes.map((lane, k) => context.df.callSubOrchestrator(Orchestrators.batchLane.name, lane, `${input.batchId}.lane${k}`)))) as BatchItemResult[][]);
+  const results = laneResults.flat().sort((a, b) => a.index - b.index);
+
+  const summary: BatchSummaryInput = {
+    tenantId: input.tenantId,
+    batchId: input.batchId,
+    scheduleId: input.scheduleId,
+    agentId: input.agentId,
+    slot: input.slot,
+    startedAt,
+    finishedAt: context.df.currentUtcDateTime.toISOString(),
+    maxConcurrency: input.maxConcurrency,
+    items: results,
+  };
+  const written = (yield context.df.callActivityWithRetry(Activities.writeBatchSummary.name, retry, summary)) as { path: string };
+  const failed = results.filter((r) => r.status === 'failed').length;
+  return { batchId: input.batchId, total: results.length, completed: results.length - failed, failed, summaryPath: written.path };
+}
+
+/** `batchLane`: runs its items one at a time; a failed run is recorded and the lane goes on. */
+export function* batchLaneOrchestrator(context: OrchestrationContext): Generator<Task, BatchItemResult[], unknown> {
+  const input = context.df.getInput() as BatchLaneInput;
+  const results: BatchItemResult[] = [];
+  for (const { index, run, source } of input.runs) {
+    try {
+      const output = (yield context.df.callSubOrchestrator(Orchestrators.agentRun.name, run, run.runId)) as AgentRunOutput;
+      results.push({ index, runId: run.runId, source, status: output.status, usage: output.usage });
+    } catch (error) {
+      results.push({ index, runId: run.runId, source, status: 'failed', error: errorText(error) });
+    }
+  }
+  return results;
+}

@@ -1,0 +1,124 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { HostExtension } from '../../devhost/extension-types.js';
+import type { ServiceBusExtension } from '../../devhost/service-bus-extension.js';
+import type { StoredServiceBusMessage } from '../../devhost/service-bus-store.js';
+import { runIdFor } from '../../shared/agent-runtime/start-run.js';
+import type { RunReply } from '../../shared/queue/reply-types.js';
+import { DurableApi, startAgentStack, type AgentStack } from '../helpers/agent-stack.js';
+
+/**
+ * The reply path end to end: the real app on the devhost (Azurite, offline model), a request on
+ * `agent-requests` naming a reply queue, the run through `queuedAgentRun`, and the result
+ * published to the devhost queue by the local ReplyPublisher (admin API + master key file), as
+ * configured through settings.
+ */
+
+const isServiceBus = (e: HostExtension): e is ServiceBusExtension => e.triggerTypes.includes('serviceBusTrigger');
+
+/** A free loopback port: the app reads its settings (the admin URL) before the devhost listens. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (typeof address !== 'object' || address === null) throw new Error('no port');
+  return address.port;
+}
+
+let stack: AgentStack;
+let sb: ServiceBusExtension;
+let durable: DurableApi;
+let dir: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'reply-queue-'));
+  const port = await freePort();
+  stack = await startAgentStack(
+    {
+      LOCAL_SERVICEBUS_ADMIN_URL: `http://127.0.0.1:${port}`,
+      LOCAL_SERVICEBUS_ADMIN_KEY_FILE: join(dir, 'keys.json'),
+      REPLY_PUBLISH_RETRY_INTERVAL_MS: '20',
+    },
+    { port, storage: join(dir, 'devhost.db') },
+  );
+  const extension = stack.devhost.extension(isServiceBus);
+  if (!extension) throw new Error('no Service Bus extension');
+  sb = extension;
+  durable = new DurableApi(stack.devhost);
+});
+afterAll(async () => {
+  await stack?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function waitForReply(queue: string, timeoutMs = 20_000): Promise<StoredServiceBusMessage> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [message] = sb.store.peek(queue, { maxMessages: 1 });
+    if (message) return message;
+    if (Date.now() > deadline) throw new Error(`no reply on '${queue}'`);
+    await new Promise((r) => setTimeout(r, 15));
+  }
+}
+
+describe('reply queue', () => {
+  it('publishes the result to the replyTo queue named in the body once the run completes', async () => {
+    stack.model.script([{ type: 'text', content: 'Your ticket is triaged: priority 2.' }]);
+    sb.send('agent-requests', {
+      body: { tenantId: 'contoso', agent: 'support-triage', input: 'My VM will not start', replyTo: 'triage-replies', correlationId: 'corr-reply-1' },
+      messageId: 'reply-1',
+    });
+    const message = await waitForReply('triage-replies');
+    const runId = runIdFor('contoso', 'sb:reply-1');
+    expect(message.messageId).toBe(`${runId}:reply`);
+    expect(message.correlationId).toBe('corr-reply-1');
+    expect(message.contentType).toBe('application/json');
+    const reply = message.body as RunReply;
+    expect(reply).toMatchObject({
+      runId,
+      tenantId: 'contoso',
+      agent: 'support-triage',
+      correlationId: 'corr-reply-1',
+      requestMessageId: 'reply-1',
+      outcome: 'completed',
+      output: { status: 'completed', answer: 'Your ticket is triaged: priority 2.' },
+    });
+    // The run keeps its own id (runs API, approvals, cancel); the wrapper is `<runId>:reply`.
+    expect((await durable.done(runId)).runtimeStatus).toBe('Completed');
+    expect((await durable.done(`${runId}:reply`)).runtimeStatus).toBe('Completed');
+    expect(sb.store.peek('agent-requests', { deadLetter: true, maxMessages: 10 })).toHaveLength(0);
+  });
+
+  it("uses the message's ReplyTo property when the body names no reply queue", async () => {
+    stack.model.script([{ type: 'text', content: 'Done.' }]);
+    sb.send('agent-requests', {
+      body: { tenantId: 'contoso', agent: 'support-triage', input: 'Reset my password' },
+      messageId: 'reply-2',
+      replyTo: 'property-replies',
+    });
+    const message = await waitForReply('property-replies');
+    expect(message.body).toMatchObject({ runId: runIdFor('contoso', 'sb:reply-2'), outcome: 'completed', output: { answer: 'Done.' } });
+  });
+
+  it('answers a failed run too (outcome failed, with the error)', async () => {
+    // 400 is not retryable: the model call fails for good and agentRun fails.
+    stack.model.reset();
+    stack.model.setFaults([{ status: 400, message: 'bad request (test)' }]);
+    try {
+      sb.send('agent-requests', {
+        body: { tenantId: 'contoso', agent: 'support-triage', input: 'Break please', replyTo: 'failed-replies' },
+        messageId: 'reply-3',
+      });
+      const message = await waitForReply('failed-replies');
+      const runId = runIdFor('contoso', 'sb:reply-3');
+      expect(message.body).toMatchObject({ runId, outcome: 'failed', error: { message: expect.stringMatching(/model call failed/) } });
+      expect((await durable.done(runId)).runtimeStatus).toBe('Failed');
+    } finally {
+      stack.model.reset();
+    }
+  });
+});
