@@ -96,7 +96,9 @@ export function defineTool<Input>(definition: ToolDefinition<Input>): Tool {
         return { ok: true, ...capOutput(output, definition.outputMaxBytes) };
       } catch (error) {
         const e = error as { name?: string; code?: string; message?: string; retryable?: boolean };
-        if (e?.name === 'ToolError' && !e.retryable) {
+        // Errors that say they are not retryable (a ToolError, a ValidationError on a bad path...)
+        // go back to the model; retrying them would fail the same way.
+        if (e?.retryable === false) {
           return { ok: false, error: { code: e.code ?? 'tool_error', message: e.message ?? 'tool failed' } };
         }
         throw error;

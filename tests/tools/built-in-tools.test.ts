@@ -49,7 +49,7 @@ describe('built-in tools', () => {
   });
 
   it('refuse path traversal', async () => {
-    await expect(tool('read_document').invoke({ name: '../../fabrikam/documents/x' }, context('contoso'))).rejects.toMatchObject({ name: 'ValidationError' });
+    expect(await tool('read_document').invoke({ name: '../../fabrikam/documents/x' }, context('contoso'))).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
   });
 
   it('send a reply once per idempotency key', async () => {
@@ -85,5 +85,13 @@ describe('built-in tools', () => {
 
   it('tell the time from the injected clock', async () => {
     expect(await tool('current_time').invoke({}, context('contoso'))).toEqual({ ok: true, output: { utc: '2026-01-02T03:04:05.000Z' }, truncated: false });
+  });
+});
+
+describe('tool errors', () => {
+  it('hand a non-retryable failure (an invalid document path) back to the model instead of throwing', async () => {
+    const found = builtInTools.find((t) => t.name === 'read_document');
+    const result = await found?.invoke({ name: 'Some free text the model made up?' }, context('contoso'));
+    expect(result).toMatchObject({ ok: false, error: { code: 'validation_failed' } });
   });
 });
