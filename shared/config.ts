@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { ProblemListError } from './errors.js';
 import { z } from 'zod';
 import { TENANT_ID_PATTERN } from './tenancy/tenant.js';
 
@@ -233,13 +234,10 @@ export interface AppConfig {
 }
 
 /** A setting is missing or malformed. `problems` lists every bad key, not just the first. */
-export class ConfigError extends Error {
+export class ConfigError extends ProblemListError {
   override readonly name = 'ConfigError';
-  readonly code = 'config_invalid';
-  readonly status = 500;
-  readonly retryable = false;
-  constructor(readonly problems: readonly string[]) {
-    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  constructor(problems: readonly string[]) {
+    super('config_invalid', 'Invalid configuration', problems);
   }
 }
 

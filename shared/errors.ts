@@ -60,3 +60,20 @@ export function isAppErrorShape(value: unknown): value is AppErrorShape {
   const v = value as Record<string, unknown>;
   return typeof v['code'] === 'string' && typeof v['status'] === 'number' && typeof v['retryable'] === 'boolean';
 }
+
+/**
+ * A configuration-like document (settings, agent files, tenant or schedule catalogs) is invalid.
+ * Lists every problem at once, never only the first. An operator's fault: status 500, not retryable.
+ */
+export class ProblemListError extends Error {
+  override readonly name: string = 'ProblemListError';
+  readonly status = 500;
+  readonly retryable = false;
+  constructor(
+    readonly code: string,
+    heading: string,
+    readonly problems: readonly string[],
+  ) {
+    super(`${heading}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { NotFoundError, ValidationError } from '../errors.js';
+import { NotFoundError, ValidationError, ProblemListError } from '../errors.js';
 import { AgentDefinitionSchema, snapshotOf, type AgentDefinition, type AgentSnapshot } from './agent-definition.js';
 
 /** Per-tenant overrides, e.g. from Blob (`tenants/{tenantId}/agents/{agentId}.yaml`). */
@@ -11,13 +11,10 @@ export interface AgentOverrideSource {
 }
 
 /** Raised at startup when agent files are invalid; lists every problem in every file. */
-export class AgentCatalogError extends Error {
+export class AgentCatalogError extends ProblemListError {
   override readonly name = 'AgentCatalogError';
-  readonly code = 'agent_catalog_invalid';
-  readonly status = 500;
-  readonly retryable = false;
-  constructor(readonly problems: readonly string[]) {
-    super(`Invalid agent definitions:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  constructor(problems: readonly string[]) {
+    super('agent_catalog_invalid', 'Invalid agent definitions', problems);
   }
 }
 

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { ProblemListError } from '../errors.js';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { BlobStore } from '../storage/blob-store.js';
@@ -51,13 +52,10 @@ export type Schedule = z.infer<typeof ScheduleSchema>;
 export const SchedulesDocumentSchema = z.strictObject({ schedules: z.array(ScheduleSchema) });
 
 /** Schedules are invalid; lists every problem. A configuration fault, never a caller's. */
-export class ScheduleCatalogError extends Error {
+export class ScheduleCatalogError extends ProblemListError {
   override readonly name = 'ScheduleCatalogError';
-  readonly code = 'schedule_catalog_invalid';
-  readonly status = 500;
-  readonly retryable = false;
-  constructor(readonly problems: readonly string[]) {
-    super(`Invalid schedules:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  constructor(problems: readonly string[]) {
+    super('schedule_catalog_invalid', 'Invalid schedules', problems);
   }
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ProblemListError } from '../errors.js';
 import { InputMappingSchema } from '../webhooks/payload-mapping.js';
 
 /**
@@ -73,13 +74,10 @@ export type Tenant = z.infer<typeof TenantSchema>;
 export const TenantCatalogDocumentSchema = z.strictObject({ tenants: z.array(TenantSchema) });
 
 /** Raised when tenant records are invalid; lists every problem. Startup or 500, never the caller's fault. */
-export class TenantCatalogError extends Error {
+export class TenantCatalogError extends ProblemListError {
   override readonly name = 'TenantCatalogError';
-  readonly code = 'tenant_catalog_invalid';
-  readonly status = 500;
-  readonly retryable = false;
-  constructor(readonly problems: readonly string[]) {
-    super(`Invalid tenant catalog:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  constructor(problems: readonly string[]) {
+    super('tenant_catalog_invalid', 'Invalid tenant catalog', problems);
   }
 }
 
