@@ -10,12 +10,12 @@
  * Target (issue 5): p99(slow) <= 1.5 x p99(fast), zero lost, model concurrency <= 4.
  */
 import autocannon from 'autocannon';
-import { spawn } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAzurite } from '../devhost/azurite.js';
+import { spawnDevhost } from '../devhost/spawn-devhost.js';
 import { startOfflineModel } from '../devhost/offline-model/server.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -45,32 +45,16 @@ async function main(): Promise<void> {
   const azurite = await startAzurite();
   const model = await startOfflineModel();
   const storage = join(work, 'devhost.db');
-  const child = spawn(
-    process.execPath,
-    ['--disable-warning=ExperimentalWarning', join(ROOT, 'dist', 'devhost', 'cli.js'), '--app', ROOT, '--port', '0', '--storage', storage, '--log-level', 'warn'],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: {
-        ...process.env,
-        STORAGE_CONNECTION_STRING: azurite.connectionString,
-        MODEL_BASE_URL: model.url,
-        TENANT_CATALOG_FILE: join(FIXTURES, 'tenants.bench.yaml'),
-        AGENTS_DIR: join(FIXTURES, 'agents'),
-        LOCAL_SECRETS_FILE: secretsFile,
-        RUN_EVENTS_FILE: '',
-        AzureFunctionsJobHost__extensions__durableTask__maxConcurrentActivityFunctions: String(ACTIVITY_CAP),
-      },
-    },
-  );
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /devhost listening on (\S+)/.exec(out);
-      if (m?.[1]) resolve(m[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`devhost exited with ${code}`)));
+  const host = await spawnDevhost(['--app', ROOT, '--storage', storage, '--log-level', 'warn'], {
+    STORAGE_CONNECTION_STRING: azurite.connectionString,
+    MODEL_BASE_URL: model.url,
+    TENANT_CATALOG_FILE: join(FIXTURES, 'tenants.bench.yaml'),
+    AGENTS_DIR: join(FIXTURES, 'agents'),
+    LOCAL_SECRETS_FILE: secretsFile,
+    RUN_EVENTS_FILE: '',
+    AzureFunctionsJobHost__extensions__durableTask__maxConcurrentActivityFunctions: String(ACTIVITY_CAP),
   });
+  const url = host.url;
   const masterKey = (JSON.parse(readFileSync(join(work, 'keys.json'), 'utf8')) as { masterKey: string }).masterKey;
 
   async function instances(): Promise<{ instanceId: string; runtimeStatus: string }[]> {
@@ -153,7 +137,7 @@ async function main(): Promise<void> {
     const ok = ratio <= 1.5 && slow.lost === 0 && fast.lost === 0 && Math.max(slow.maxModelConcurrency, fast.maxModelConcurrency) <= ACTIVITY_CAP;
     console.log(`  p99 ratio slow/fast: ${ratio.toFixed(2)} (target <= 1.5); target ${ok ? 'met' : 'NOT met'}`);
   } finally {
-    child.kill('SIGTERM');
+    await host.stop();
     await model.stop();
     await azurite.stop();
   }

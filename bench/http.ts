@@ -4,28 +4,16 @@
  * Target (issue 2): >= 2,000 requests/s and p99 < 10 ms on a 2-core machine.
  */
 import autocannon from 'autocannon';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { spawnDevhost } from '../devhost/spawn-devhost.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const durationSeconds = Number(process.env['BENCH_DURATION_S'] ?? '10');
 const connections = Number(process.env['BENCH_CONNECTIONS'] ?? '20');
 
 async function main(): Promise<void> {
-  const child = spawn(
-    process.execPath,
-    ['--disable-warning=ExperimentalWarning', join(root, 'dist', 'devhost', 'cli.js'), '--app', root, '--port', '0', '--storage', 'memory', '--log-level', 'warn'],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /devhost listening on (\S+)/.exec(out);
-      if (m?.[1]) resolve(m[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`devhost exited with ${code}`)));
-  });
+  const host = await spawnDevhost(['--app', root, '--storage', 'memory', '--log-level', 'warn']);
+  const url = host.url;
   try {
     const target = `${url}/api/health`;
     // Warm up the JIT and connection pool before measuring.
@@ -41,7 +29,7 @@ async function main(): Promise<void> {
     const ok = result.requests.average >= 2000 && result.latency.p99 < 10 && errors === 0;
     console.log(`  target (>= 2000 req/s, p99 < 10 ms, no errors): ${ok ? 'met' : 'NOT met'}`);
   } finally {
-    child.kill('SIGTERM');
+    await host.stop();
   }
 }
 
