@@ -122,9 +122,15 @@ export function createDeps(config: AppConfig, overrides: DepsOverrides = {}): De
     });
   const secrets =
     overrides.secrets ??
-    (config.secrets.kind === 'key-vault'
-      ? new CachingSecretProvider(new KeyVaultSecretProvider(config.secrets.vaultUrl, new DefaultAzureCredential(identity)), config.secrets.cacheTtlMs, now)
-      : new LocalFileSecretProvider(config.secrets.path));
+    // Cached for both sources: the local file was otherwise read and parsed on every webhook.
+    new CachingSecretProvider(
+      config.secrets.kind === 'key-vault'
+        ? new KeyVaultSecretProvider(config.secrets.vaultUrl, new DefaultAzureCredential(identity))
+        : new LocalFileSecretProvider(config.secrets.path),
+      // Local secrets never change once generated, so any TTL is safe there.
+      config.secrets.kind === 'key-vault' ? config.secrets.cacheTtlMs : 300_000,
+      now,
+    );
   const egress = config.egressAllowList;
   return {
     config,

@@ -29,6 +29,8 @@ interface StoredRun {
   initiator: PrepareRunInput['run']['initiator'];
   correlationId: string;
   depth: number;
+  /** What each callable sub-agent does, shown to the model when the tool entry has no description. */
+  subAgentDescriptions?: Record<string, string>;
 }
 
 const runCache = new Map<string, StoredRun>();
@@ -47,16 +49,16 @@ async function loadRun(space: TenantBlobSpace, runId: string, agent: AgentRef): 
   return run;
 }
 
-function toolsForModel(agent: AgentSnapshot, tools: ReadonlyMap<string, Tool>, subAgentDescriptions: Record<string, string>): ChatTool[] {
+function toolsForModel(run: StoredRun, tools: ReadonlyMap<string, Tool>): ChatTool[] {
   const out: ChatTool[] = [];
-  for (const ref of agent.definition.tools) {
+  for (const ref of run.agent.definition.tools) {
     if ('tool' in ref) {
       const tool = tools.get(ref.tool);
       if (tool) out.push(tool.spec());
     } else {
       out.push({
         name: ref.agent,
-        description: ref.description ?? subAgentDescriptions[ref.agent] ?? `Delegate a task to the ${ref.agent} agent.`,
+        description: ref.description ?? run.subAgentDescriptions?.[ref.agent] ?? `Delegate a task to the ${ref.agent} agent.`,
         parameters: { type: 'object', properties: { task: { type: 'string', description: 'What the agent should do' } }, required: ['task'] },
       });
     }
@@ -75,6 +77,7 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
       initiator: run.initiator,
       correlationId: run.correlationId,
       depth: run.depth,
+      subAgentDescriptions: Object.fromEntries(Object.entries(run.subAgents ?? {}).map(([id, snapshot]) => [id, snapshot.definition.description])),
     };
     await space.put(`runs/${run.runId}/run.json`, JSON.stringify(stored), { contentType: 'application/json', ifNoneMatch: true });
     await emit({
@@ -107,14 +110,14 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
     let result: Awaited<ReturnType<ModelGateway['call']>>;
     try {
       result = await deps.gateway.call(
-      {
-        messages: [{ role: 'system', content: system }, ...history],
-        tools: toolsForModel(run.agent, deps.tools, {}),
-        ...(definition.model.temperature === undefined ? {} : { temperature: definition.model.temperature }),
-        ...(definition.model.maxOutputTokens === undefined ? {} : { maxOutputTokens: definition.model.maxOutputTokens }),
-      },
-      { deployments: (input.deployments ?? definition.model.deployments).map((name) => ({ name })), timeoutMs: definition.model.timeoutMs },
-    );
+        {
+          messages: [{ role: 'system', content: system }, ...history],
+          tools: toolsForModel(run, deps.tools),
+          ...(definition.model.temperature === undefined ? {} : { temperature: definition.model.temperature }),
+          ...(definition.model.maxOutputTokens === undefined ? {} : { maxOutputTokens: definition.model.maxOutputTokens }),
+        },
+        { deployments: (input.deployments ?? definition.model.deployments).map((name) => ({ name })), timeoutMs: definition.model.timeoutMs },
+      );
     } catch (error) {
       const e = error as { code?: unknown; message?: unknown; retryable?: unknown };
       if (e?.retryable === false && typeof e.code === 'string') {

@@ -30,6 +30,17 @@ export function replyMessageId(reply: RunReply): string {
   return `${reply.runId}:reply`;
 }
 
+/** The reply as one Service Bus message, the same whichever transport sends it. */
+function replyMessage(reply: RunReply) {
+  return {
+    body: reply,
+    contentType: 'application/json',
+    messageId: replyMessageId(reply),
+    correlationId: reply.correlationId,
+    subject: 'agent-run-result',
+  };
+}
+
 /**
  * Azure adapter: `@azure/service-bus` with an identity-based connection (the namespace's fully
  * qualified name and a token credential; the app's identity needs *Azure Service Bus Data
@@ -51,13 +62,7 @@ export class ServiceBusReplyPublisher implements ReplyPublisher {
       this.#senders.set(queue, sender);
     }
     try {
-      await sender.sendMessages({
-        body: reply,
-        contentType: 'application/json',
-        messageId: replyMessageId(reply),
-        correlationId: reply.correlationId,
-        subject: 'agent-run-result',
-      });
+      await sender.sendMessages(replyMessage(reply));
     } catch (error) {
       // The SDK marks transient failures (busy, timeouts, connection loss) as retryable; a
       // missing queue or a denied identity will not fix itself.
@@ -94,13 +99,7 @@ export class DevhostQueueReplyPublisher implements ReplyPublisher {
       response = await this.fetchImpl(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-functions-key': key },
-        body: JSON.stringify({
-          body: reply,
-          contentType: 'application/json',
-          messageId: replyMessageId(reply),
-          correlationId: reply.correlationId,
-          subject: 'agent-run-result',
-        }),
+        body: JSON.stringify(replyMessage(reply)),
       });
     } catch (error) {
       throw new ReplyPublishError(`the local queue API at ${url} is unreachable: ${(error as Error).message}`, 503, { retryable: true, cause: error });
