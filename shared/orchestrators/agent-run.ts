@@ -23,12 +23,13 @@ import {
  * limit, timeout and agent setting comes from the input; time from `currentUtcDateTime`.
  *
  * Per turn: one `callModel` activity; if the model asks for tools, one `runTool` activity per
- * call, fanned out in parallel, each raced against a durable timer; tools that need approval
+ * call, fanned out in parallel and raced against one durable timer per deadline; tools that need approval
  * wait for an `approval` event first; sub-agents run as sub-orchestrations. A `cancel` event
  * ends the run at the next step. Every `continueAsNewEveryTurns` turns the orchestration starts
  * over with compact state, so history stays bounded.
  *
- * Changing the order of scheduled work here breaks in-flight runs: add `agentRunV2` instead.
+ * Changing the order of scheduled work here breaks in-flight runs: once a release has shipped,
+ * add `agentRunV2` instead.
  */
 
 
@@ -159,19 +160,15 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
 
     const runnable = calls.filter((c) => !outcomes.has(c.id));
     progress('tools', runnable.map((c) => c.name));
-    type Race = { call: ToolCallRequest; work: Task; timer: TimerTask | undefined; race: Task; isAgent: boolean; deadline: Date; attemptsLeft: number };
     const timeoutOutcome = (call: ToolCallRequest): ToolOutcome => ({ callId: call.id, name: call.name, status: 'timeout', content: json({ error: 'timeout', message: 'The tool did not answer in time.' }) });
 
-    /** Waits for every race (or a cancel); cancels the timers that lost so the instance can finish. */
-    function* settle(races: Race[]): Generator<Task, 'canceled' | undefined, unknown> {
-      if (races.length === 0) return undefined;
-      const winner = yield context.df.Task.any([context.df.Task.all(races.map((r) => r.race)), cancel]);
-      for (const r of races) if (r.timer && !r.timer.isCompleted) r.timer.cancel();
-      return winner === cancel ? 'canceled' : undefined;
-    }
-
-    // Wave 1: every call at once, one plain activity each, raced against its durable timeout.
-    const races: Race[] = [];
+    /**
+     * One call in flight: a plain `runTool` activity (first attempt), an `agentToolCall`
+     * sub-orchestration (the remaining attempts after a failed first one), or a sub-agent.
+     * Tool calls carry the deadline of their first attempt; sub-agents have their own limits.
+     */
+    type InFlight = { call: ToolCallRequest; work: Task; kind: 'first' | 'retry' | 'agent'; deadline: number; attemptsLeft: number };
+    let inFlight: InFlight[] = [];
     for (const call of runnable) {
       const ref = findToolRef(agent, call.name) as ToolRef;
       if ('agent' in ref) {
@@ -207,48 +204,75 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
           } satisfies AgentRunInput,
           childRunId,
         );
-        races.push({ call, work, timer: undefined, race: work, isAgent: true, deadline: context.df.currentUtcDateTime, attemptsLeft: 0 });
+        inFlight.push({ call, work, kind: 'agent', deadline: Number.POSITIVE_INFINITY, attemptsLeft: 0 });
       } else {
-        const deadline = new Date(context.df.currentUtcDateTime.getTime() + (ref.timeoutMs ?? limits.toolTimeoutMs));
+        const deadline = context.df.currentUtcDateTime.getTime() + (ref.timeoutMs ?? limits.toolTimeoutMs);
         const work = context.df.callActivity(Activities.runTool.name, { ...base, agent: agentRef, call });
-        const timer = context.df.createTimer(deadline);
-        races.push({ call, work, timer, race: context.df.Task.any([work, timer]), isAgent: false, deadline, attemptsLeft: (ref.maxAttempts ?? limits.toolMaxAttempts) - 1 });
+        inFlight.push({ call, work, kind: 'first', deadline, attemptsLeft: (ref.maxAttempts ?? limits.toolMaxAttempts) - 1 });
       }
     }
-    if ((yield* settle(races)) === 'canceled') return 'canceled';
 
-    // Wave 2: calls whose first attempt failed retry with their remaining attempts inside an
-    // `agentToolCall` sub-orchestration, raced against the same deadline. Retrying there keeps
+    // Every call is raced against its deadline with ONE durable timer per distinct deadline (all
+    // calls of a turn usually share one): N calls cost one timer, not N. Each call is wrapped in
+    // its own Task.any so a failure does not end the group early (Task.all fails fast), because a
+    // task that is still running must never be yielded again: the extension would schedule it a
+    // second time. A call whose first attempt failed retries with its remaining attempts in an
+    // `agentToolCall` sub-orchestration against the same deadline, in a second round; that keeps
     // retry timers out of this history while a timeout timer is pending (see agent-tool-call.ts).
-    const retries: Race[] = [];
-    for (const r of races) {
-      if (r.timer && r.race.result === r.timer) {
-        outcomes.set(r.call.id, timeoutOutcome(r.call));
-      } else if (r.work.isFaulted && r.attemptsLeft > 0) {
-        if (context.df.currentUtcDateTime.getTime() >= r.deadline.getTime()) {
-          outcomes.set(r.call.id, timeoutOutcome(r.call));
-          continue;
+    while (inFlight.length > 0) {
+      const groups = new Map<number, InFlight[]>();
+      const units: Task[] = [];
+      for (const f of inFlight) {
+        if (f.kind === 'agent') {
+          units.push(context.df.Task.any([f.work])); // completes (never faults) when the child ends
+        } else {
+          const group = groups.get(f.deadline);
+          if (group) group.push(f);
+          else groups.set(f.deadline, [f]);
         }
-        const work = context.df.callSubOrchestrator(
-          Orchestrators.agentToolCall.name,
-          { tool: { ...base, agent: agentRef, call: r.call }, maxAttempts: r.attemptsLeft, retryIntervalMs: limits.toolRetryIntervalMs } satisfies ToolCallInput,
-          `${input.runId}~${turn}~${r.call.id}`.slice(0, 256),
-        );
-        const timer = context.df.createTimer(r.deadline);
-        retries.push({ ...r, work, timer, race: context.df.Task.any([work, timer]), attemptsLeft: 0 });
-      } else if (r.work.isFaulted) {
-        outcomes.set(r.call.id, { callId: r.call.id, name: r.call.name, status: 'error', content: json({ error: 'tool_failed', message: errorText(r.work.result) }) });
-      } else if (r.isAgent) {
-        const child = r.work.result as AgentRunOutput;
-        usage = addUsage(usage, child.usage);
-        outcomes.set(r.call.id, { callId: r.call.id, name: r.call.name, status: 'ok', content: json({ status: child.status, answer: child.answer, turns: child.turns }) });
-      } else {
-        outcomes.set(r.call.id, r.work.result as ToolOutcome);
       }
-    }
-    if ((yield* settle(retries)) === 'canceled') return 'canceled';
-    for (const r of retries) {
-      outcomes.set(r.call.id, r.race.result === r.timer ? timeoutOutcome(r.call) : (r.work.result as ToolOutcome));
+      const timers = new Map<number, TimerTask>();
+      for (const [deadline, group] of groups) {
+        const timer = context.df.createTimer(new Date(deadline));
+        timers.set(deadline, timer);
+        units.push(context.df.Task.any([context.df.Task.all(group.map((f) => context.df.Task.any([f.work]))), timer]));
+      }
+      const winner = yield context.df.Task.any([context.df.Task.all(units), cancel]);
+      // Cancel the timers that lost so the instance can finish.
+      for (const timer of timers.values()) if (!timer.isCompleted) timer.cancel();
+      if (winner === cancel) return 'canceled';
+
+      const now = context.df.currentUtcDateTime.getTime();
+      const next: InFlight[] = [];
+      for (const f of inFlight) {
+        const { call } = f;
+        if (!f.work.isCompleted && !f.work.isFaulted) {
+          // Only a call whose group timer fired can still be running: it timed out.
+          outcomes.set(call.id, timeoutOutcome(call));
+        } else if (f.work.isFaulted) {
+          if (f.kind === 'first' && f.attemptsLeft > 0) {
+            if (now >= f.deadline) {
+              outcomes.set(call.id, timeoutOutcome(call));
+              continue;
+            }
+            const work = context.df.callSubOrchestrator(
+              Orchestrators.agentToolCall.name,
+              { tool: { ...base, agent: agentRef, call }, maxAttempts: f.attemptsLeft, retryIntervalMs: limits.toolRetryIntervalMs } satisfies ToolCallInput,
+              `${input.runId}~${turn}~${call.id}`.slice(0, 256),
+            );
+            next.push({ ...f, work, kind: 'retry', attemptsLeft: 0 });
+          } else {
+            outcomes.set(call.id, { callId: call.id, name: call.name, status: 'error', content: json({ error: f.kind === 'agent' ? 'sub_agent_failed' : 'tool_failed', message: errorText(f.work.result) }) });
+          }
+        } else if (f.kind === 'agent') {
+          const child = f.work.result as AgentRunOutput;
+          usage = addUsage(usage, child.usage);
+          outcomes.set(call.id, { callId: call.id, name: call.name, status: 'ok', content: json({ status: child.status, answer: child.answer, turns: child.turns }) });
+        } else {
+          outcomes.set(call.id, f.work.result as ToolOutcome);
+        }
+      }
+      inFlight = next;
     }
     return calls.map((c) => outcomes.get(c.id) as ToolOutcome);
   }

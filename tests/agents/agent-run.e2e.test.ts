@@ -74,9 +74,14 @@ describe('agentRun through the devhost', () => {
       { type: 'tool_calls', toolCalls: [1, 2, 3].map((i) => ({ id: `p${i}`, name: 'http_request', arguments: { url: `${upstreamUrl}/part/${i}` } })) },
       { type: 'text', content: 'All three parts fetched.' },
     ]);
-    const done = await api.done(await api.start(runInput(testAgent(), 'Fetch three parts')));
+    const id = await api.start(runInput(testAgent(), 'Fetch three parts'));
+    const done = await api.done(id);
     expect(output(done)).toMatchObject({ status: 'completed', turns: 2, toolCalls: 3 });
     expect(maxInFlight).toBe(3);
+    // The three calls share one deadline, so one durable timeout timer covers them.
+    const history = (await api.status(id, true)).history ?? [];
+    expect(history.filter((e) => e['EventType'] === 'TaskCompleted' && e['FunctionName'] === 'agentRunTool')).toHaveLength(3);
+    expect(history.filter((e) => e['EventType'] === 'TimerCreated')).toHaveLength(1);
     const seen = toolMessages(1);
     expect(Object.keys(seen).sort()).toEqual(['p1', 'p2', 'p3']);
     expect(JSON.parse(seen['p1'] ?? '{}')).toMatchObject({ status: 200, body: 'part' });
@@ -97,6 +102,36 @@ describe('agentRun through the devhost', () => {
     expect(output(done).status).toBe('completed');
     expect(hits).toBe(3);
     expect(JSON.parse(toolMessages(1)['r1'] ?? '{}')).toMatchObject({ status: 200, body: 'finally' });
+  });
+
+  it('keeps a slower sibling running (once) while a failed call is retried', async () => {
+    const hits: Record<string, number> = {};
+    handler = (req, res) => {
+      const path = req.url ?? '';
+      hits[path] = (hits[path] ?? 0) + 1;
+      if (path === '/flaky') {
+        res.statusCode = hits[path] === 1 ? 503 : 200;
+        res.end(hits[path] === 1 ? 'busy' : 'second time lucky');
+      } else {
+        setTimeout(() => res.end('slow but sure'), 400).unref();
+      }
+    };
+    stack.model.script([
+      {
+        type: 'tool_calls',
+        toolCalls: [
+          { id: 'f1', name: 'http_request', arguments: { url: `${upstreamUrl}/flaky` } },
+          { id: 's1', name: 'http_request', arguments: { url: `${upstreamUrl}/slow` } },
+        ],
+      },
+      { type: 'text', content: 'Both done.' },
+    ]);
+    const done = await api.done(await api.start(runInput(testAgent(), 'Fetch both')));
+    expect(output(done)).toMatchObject({ status: 'completed', turns: 2, toolCalls: 2 });
+    expect(hits).toEqual({ '/flaky': 2, '/slow': 1 });
+    const seen = toolMessages(1);
+    expect(JSON.parse(seen['f1'] ?? '{}')).toMatchObject({ status: 200, body: 'second time lucky' });
+    expect(JSON.parse(seen['s1'] ?? '{}')).toMatchObject({ status: 200, body: 'slow but sure' });
   });
 
   it('times a slow tool out with a durable timer and tells the model', async () => {
@@ -183,6 +218,31 @@ describe('agentRun through the devhost', () => {
     const childRequest = stack.model.requests()[1]?.body as { messages: { role: string; content: string }[] };
     expect(childRequest.messages.find((m) => m.role === 'user')?.content).toBe('Summarise X');
     expect(JSON.parse(toolMessages(2)['s1'] ?? '{}')).toMatchObject({ status: 'completed', answer: 'X in short.' });
+  });
+
+  it('reports a failed sub-agent to the model and keeps its sibling tool result', async () => {
+    handler = (_req, res) => {
+      setTimeout(() => res.end('sibling answer'), 300).unref();
+    };
+    stack.model.setFaults([{ status: 500, deployment: 'child-dead' }]);
+    const helper = testAgent({ id: 'helper', tools: [], model: { deployments: ['child-dead'], timeoutMs: 5_000 }, limits: { modelMaxAttempts: 1 } });
+    const parent = testAgent({ tools: [{ tool: 'http_request' }, { agent: 'helper', description: 'Ask the helper' }] });
+    stack.model.script([
+      {
+        type: 'tool_calls',
+        toolCalls: [
+          { id: 'h1', name: 'helper', arguments: { task: 'Break' } },
+          { id: 'w1', name: 'http_request', arguments: { url: `${upstreamUrl}/sibling` } },
+        ],
+      },
+      { type: 'text', content: 'The helper failed; the fetch worked.' },
+    ]);
+    const done = await api.done(await api.start(runInput(parent, 'Use both', { subAgents: { helper } })));
+    expect(output(done)).toMatchObject({ status: 'completed', answer: 'The helper failed; the fetch worked.' });
+    const last = stack.model.requests().at(-1)?.body as { messages: { role: string; tool_call_id?: string; content?: string }[] };
+    const tools = Object.fromEntries(last.messages.filter((m) => m.role === 'tool').map((m) => [m.tool_call_id ?? '', m.content ?? '']));
+    expect(JSON.parse(tools['h1'] ?? '{}')).toMatchObject({ error: 'sub_agent_failed' });
+    expect(JSON.parse(tools['w1'] ?? '{}')).toMatchObject({ status: 200, body: 'sibling answer' });
   });
 
   it('stops when cancelled', async () => {
