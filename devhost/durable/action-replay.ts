@@ -1,5 +1,5 @@
 import { EventType, type HistoryEvent } from './history.js';
-import { actionInputToJson } from './json-text.js';
+import { actionInputToJson, lazyActionInput, type LazyJson } from './json-text.js';
 import { ActionType, type SdkAction, type SdkRetryOptions } from './orchestrator-state.js';
 
 /**
@@ -313,17 +313,20 @@ class ShimReplay {
     return task;
   }
 
-  #scheduleActivity(name: string, inputJson: string | undefined): SimTask {
+  // Inputs are encoded only if the work turns out to be new: replayed work already has its
+  // TaskScheduled event, and encoding every input of the whole action list each episode cost
+  // O(history) per episode.
+  #scheduleActivity(name: string, input: LazyJson): SimTask {
     const task = new SimTask();
-    this.#take({ kind: 'activity', id: this.#nextId++, name, inputJson }, task);
+    this.#take({ kind: 'activity', id: this.#nextId++, name, get inputJson() { return input(); } }, task);
     return task;
   }
 
-  #scheduleSubOrchestration(name: string, explicitId: string | undefined, inputJson: string | undefined): SimTask {
+  #scheduleSubOrchestration(name: string, explicitId: string | undefined, input: LazyJson): SimTask {
     const task = new SimTask();
     const id = this.#nextId++;
     const instanceId = explicitId ?? `${this.input.executionId}:${id}`;
-    this.#take({ kind: 'subOrchestration', id, name, instanceId, inputJson }, task);
+    this.#take({ kind: 'subOrchestration', id, name, instanceId, get inputJson() { return input(); } }, task);
     return task;
   }
 
@@ -382,23 +385,23 @@ class ShimReplay {
     switch (action.actionType) {
       case ActionType.CallActivity: {
         const name = this.#require('activity', action.functionName);
-        return this.#scheduleActivity(name, actionInputToJson(action.input, true));
+        return this.#scheduleActivity(name, lazyActionInput(action.input, true));
       }
       case ActionType.CallActivityWithRetry: {
         const name = this.#require('activity', action.functionName);
-        const inputJson = actionInputToJson(action.input, true);
-        return this.#withRetry(action.retryOptions, () => this.#scheduleActivity(name, inputJson));
+        const input = lazyActionInput(action.input, true);
+        return this.#withRetry(action.retryOptions, () => this.#scheduleActivity(name, input));
       }
       case ActionType.CallSubOrchestrator: {
         const name = this.#require('orchestrator', action.functionName);
         const explicitId = this.#subOrchestrationId(action);
-        return this.#scheduleSubOrchestration(name, explicitId, actionInputToJson(action.input, false));
+        return this.#scheduleSubOrchestration(name, explicitId, lazyActionInput(action.input, false));
       }
       case ActionType.CallSubOrchestratorWithRetry: {
         const name = this.#require('orchestrator', action.functionName);
         const explicitId = this.#subOrchestrationId(action);
-        const inputJson = actionInputToJson(action.input, false);
-        return this.#withRetry(action.retryOptions, () => this.#scheduleSubOrchestration(name, explicitId, inputJson));
+        const input = lazyActionInput(action.input, false);
+        return this.#withRetry(action.retryOptions, () => this.#scheduleSubOrchestration(name, explicitId, input));
       }
       case ActionType.ContinueAsNew:
         this.continueAsNew = { inputJson: actionInputToJson(action.input, true) };

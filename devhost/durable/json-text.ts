@@ -17,6 +17,21 @@ export function actionInputToJson(value: unknown, stringIsJson: boolean): string
   return JSON.stringify(value);
 }
 
+/** An action input's JSON text, encoded on first use and then kept. */
+export type LazyJson = () => string | undefined;
+
+export function lazyActionInput(value: unknown, stringIsJson: boolean): LazyJson {
+  let encoded = false;
+  let json: string | undefined;
+  return () => {
+    if (!encoded) {
+      json = actionInputToJson(value, stringIsJson);
+      encoded = true;
+    }
+    return json;
+  };
+}
+
 /** True when `text` parses as JSON. */
 export function isJsonText(text: string): boolean {
   try {
