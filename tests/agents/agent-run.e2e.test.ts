@@ -134,18 +134,28 @@ describe('agentRun through the devhost', () => {
     expect(JSON.parse(seen['s1'] ?? '{}')).toMatchObject({ status: 200, body: 'slow but sure' });
   });
 
-  it('times a slow tool out with a durable timer and tells the model', async () => {
-    handler = (_req, res) => {
-      setTimeout(() => res.end('too late'), 3_000).unref();
+  it('times a slow tool out with a durable timer, tells the model, and stops the call', async () => {
+    let abandoned = false;
+    handler = (req, res) => {
+      const answer = setTimeout(() => res.end('too late'), 3_000);
+      answer.unref();
+      req.on('close', () => {
+        if (!res.writableEnded) abandoned = true;
+        clearTimeout(answer);
+      });
     };
     stack.model.script([
       { type: 'tool_calls', toolCalls: [{ id: 't1', name: 'http_request', arguments: { url: `${upstreamUrl}/slow` } }] },
       { type: 'text', content: 'It timed out.' },
     ]);
-    const agent = testAgent({ tools: [{ tool: 'http_request', timeoutMs: 200, maxAttempts: 1 }] });
+    // The agent-wide tool limit is long; only the tool's own 200 ms applies.
+    const agent = testAgent({ tools: [{ tool: 'http_request', timeoutMs: 200, maxAttempts: 1 }], limits: { toolTimeoutMs: 60_000 } });
     const done = await api.done(await api.start(runInput(agent, 'Fetch slowly')));
     expect(output(done).status).toBe('completed');
     expect(JSON.parse(toolMessages(1)['t1'] ?? '{}')).toMatchObject({ error: 'timeout' });
+    // The instance completes only once the abandoned activity ends (as in Durable Functions);
+    // the activity aborted the request at the tool's own timeout rather than waiting it out.
+    expect(abandoned).toBe(true);
   });
 
   it('feeds invalid tool arguments and unknown tools back to the model', async () => {
