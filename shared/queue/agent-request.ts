@@ -5,6 +5,7 @@ import { startAgentRun } from '../agent-runtime/start-run.js';
 import type { Deps } from '../composition-root.js';
 import { ForbiddenError, isAppErrorShape } from '../errors.js';
 import { resolveActiveTenant } from '../tenancy/tenant-directory.js';
+import { replyQueueAllowed } from '../tenancy/tenant.js';
 import type { ReplyTarget } from './reply-types.js';
 
 /** Service Bus entity names: letters, digits, `.`, `-`, `_`, `/`; at most 260 characters. */
@@ -171,6 +172,9 @@ export function createAgentRequestHandler(deps: Pick<Deps, 'config' | 'catalog' 
       const tenant = await resolveActiveTenant(deps.tenants, request.tenantId);
       if (!tenant.allowedAgents.includes(request.agent)) {
         throw new ForbiddenError(`Agent "${request.agent}" is not allowed for tenant "${tenant.id}".`, 'agent_not_allowed');
+      }
+      if (reply && !replyQueueAllowed(tenant, reply.queue)) {
+        throw new ForbiddenError(`Reply queue "${reply.queue}" is not one of tenant "${tenant.id}"'s replyQueues.`, 'reply_queue_not_allowed');
       }
       started = await startAgentRun(getClient(context), deps.catalog, {
         tenantId: request.tenantId,

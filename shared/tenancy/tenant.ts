@@ -40,6 +40,20 @@ export const WebhookSourceSchema = z.strictObject({
 });
 export type WebhookSource = z.infer<typeof WebhookSourceSchema>;
 
+/** A Service Bus queue name, or a prefix of one followed by `*`. */
+const ReplyQueuePattern = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,259}\*?$/, 'must be a Service Bus queue name, or a prefix of one followed by *');
+
+/** True when `tenant` may have replies published to `queue` (queue names are case-insensitive). */
+export function replyQueueAllowed(tenant: Pick<Tenant, 'replyQueues'>, queue: string): boolean {
+  const name = queue.toLowerCase();
+  return tenant.replyQueues.some((pattern) => {
+    const p = pattern.toLowerCase();
+    return p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p;
+  });
+}
+
 export const TenantSchema = z
   .strictObject({
     id: TenantIdSchema,
@@ -55,6 +69,12 @@ export const TenantSchema = z
     /** The agent that answers this tenant's Teams / bot messages; unset: the bot refuses them (403). */
     botAgent: Slug.optional(),
     egressAllowList: z.array(HostPattern).default([]),
+    /**
+     * Service Bus queues this tenant's queued requests may name as their reply queue (`replyTo`);
+     * a trailing `*` matches a prefix (`contoso-*`). Anything else is refused (deny by default),
+     * so one tenant's results never land in a queue another tenant reads.
+     */
+    replyQueues: z.array(ReplyQueuePattern).default([]),
     /** Front-door requests per minute per instance; the deployment default applies when unset. */
     rateLimitPerMinute: z.number().int().min(1).max(1_000_000).optional(),
   })

@@ -9,7 +9,7 @@ import {
   parseTenantCatalog,
   resolveActiveTenant,
 } from '../../shared/tenancy/tenant-directory.js';
-import type { TenantCatalogError } from '../../shared/tenancy/tenant.js';
+import { replyQueueAllowed, type TenantCatalogError } from '../../shared/tenancy/tenant.js';
 import { TestClock, testTenants } from './front-door-kit.js';
 
 const repoRoot = join(import.meta.dirname, '..', '..');
@@ -64,6 +64,23 @@ tenants:
     const problems = problemsOf(() => parseTenantCatalog(`tenants:\n${tenant('acme', 'doc-summarizer')}\n`, 'f'));
     expect(problems.join('\n')).toContain('webhookSources.s.agent: "support-triage" is not in allowedAgents');
     expect(problemsOf(() => parseTenantCatalog(`tenants:\n${tenant('acme', 'support-triage')}\n${tenant('acme', 'support-triage')}\n`, 'f'))).toEqual(['f: tenant "acme" is defined twice']);
+  });
+
+  it('allows only a tenant\'s own reply queues (exact names or a prefix*, any case) and refuses bad patterns', async () => {
+    const contoso = await loadTenantCatalogFile(shippedCatalog).get('contoso');
+    if (!contoso) throw new Error('contoso missing');
+    expect(replyQueueAllowed(contoso, 'contoso-replies')).toBe(true);
+    expect(replyQueueAllowed(contoso, 'Contoso-Triage')).toBe(true);
+    expect(replyQueueAllowed(contoso, 'fabrikam-replies')).toBe(false);
+    expect(replyQueueAllowed(contoso, 'contoso')).toBe(false);
+    expect(replyQueueAllowed({ replyQueues: ['answers'] }, 'answers')).toBe(true);
+    expect(replyQueueAllowed({ replyQueues: ['answers'] }, 'answers-2')).toBe(false);
+    expect(replyQueueAllowed({ replyQueues: [] }, 'anything')).toBe(false);
+    const problems = problemsOf(() =>
+      parseTenantCatalog('tenants:\n  - id: t1\n    status: active\n    replyQueues: ["*", "a*b"]\n', 'inline'),
+    );
+    expect(problems.join('\n')).toMatch(/replyQueues\.0/);
+    expect(problems.join('\n')).toMatch(/replyQueues\.1/);
   });
 
   it('resolves active tenants and refuses unknown (404) and suspended (403) ones', async () => {

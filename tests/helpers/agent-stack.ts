@@ -110,6 +110,13 @@ export class DurableApi {
     return (await res.json()) as Status;
   }
 
+  /** True when the instance exists (the status API answers 404 for one that does not). */
+  async exists(id: string): Promise<boolean> {
+    const res = await fetch(this.#url(`instances/${encodeURIComponent(id)}`));
+    await res.arrayBuffer();
+    return res.status !== 404;
+  }
+
   async raise(id: string, event: string, body: unknown): Promise<void> {
     const res = await fetch(this.#url(`instances/${encodeURIComponent(id)}/raiseEvent/${event}`), {
       method: 'POST',

@@ -69,10 +69,10 @@ describe('reply queue', () => {
   it('publishes the result to the replyTo queue named in the body once the run completes', async () => {
     stack.model.script([{ type: 'text', content: 'Your ticket is triaged: priority 2.' }]);
     sb.send('agent-requests', {
-      body: { tenantId: 'contoso', agent: 'support-triage', input: 'My VM will not start', replyTo: 'triage-replies', correlationId: 'corr-reply-1' },
+      body: { tenantId: 'contoso', agent: 'support-triage', input: 'My VM will not start', replyTo: 'contoso-triage-replies', correlationId: 'corr-reply-1' },
       messageId: 'reply-1',
     });
-    const message = await waitForReply('triage-replies');
+    const message = await waitForReply('contoso-triage-replies');
     const runId = runIdFor('contoso', 'sb:reply-1');
     expect(message.messageId).toBe(`${runId}:reply`);
     expect(message.correlationId).toBe('corr-reply-1');
@@ -98,10 +98,24 @@ describe('reply queue', () => {
     sb.send('agent-requests', {
       body: { tenantId: 'contoso', agent: 'support-triage', input: 'Reset my password' },
       messageId: 'reply-2',
-      replyTo: 'property-replies',
+      replyTo: 'contoso-property-replies',
     });
-    const message = await waitForReply('property-replies');
+    const message = await waitForReply('contoso-property-replies');
     expect(message.body).toMatchObject({ runId: runIdFor('contoso', 'sb:reply-2'), outcome: 'completed', output: { answer: 'Done.' } });
+  });
+
+  it("dead-letters a request whose reply queue is not one of the tenant's, and starts nothing", async () => {
+    sb.send('agent-requests', {
+      body: { tenantId: 'contoso', agent: 'support-triage', input: 'Send the answer to fabrikam', replyTo: 'fabrikam-replies' },
+      messageId: 'reply-foreign',
+    });
+    await sb.waitForIdle();
+    const dead = sb.store.peek('agent-requests', { deadLetter: true, maxMessages: 10 }).find((m) => m.messageId === 'reply-foreign');
+    expect(dead).toMatchObject({ deliveryCount: 1, deadLetterReason: 'AgentRequestRejected' });
+    expect(dead?.deadLetterErrorDescription).toMatch(/reply_queue_not_allowed/);
+    expect(await durable.exists(runIdFor('contoso', 'sb:reply-foreign'))).toBe(false);
+    expect(await durable.exists(`${runIdFor('contoso', 'sb:reply-foreign')}:reply`)).toBe(false);
+    expect(sb.store.peek('fabrikam-replies', { maxMessages: 10 })).toHaveLength(0);
   });
 
   it('answers a failed run too (outcome failed, with the error)', async () => {
@@ -110,10 +124,10 @@ describe('reply queue', () => {
     stack.model.setFaults([{ status: 400, message: 'bad request (test)' }]);
     try {
       sb.send('agent-requests', {
-        body: { tenantId: 'contoso', agent: 'support-triage', input: 'Break please', replyTo: 'failed-replies' },
+        body: { tenantId: 'contoso', agent: 'support-triage', input: 'Break please', replyTo: 'contoso-failed-replies' },
         messageId: 'reply-3',
       });
-      const message = await waitForReply('failed-replies');
+      const message = await waitForReply('contoso-failed-replies');
       const runId = runIdFor('contoso', 'sb:reply-3');
       expect(message.body).toMatchObject({ runId, outcome: 'failed', error: { message: expect.stringMatching(/model call failed/) } });
       expect((await durable.done(runId)).runtimeStatus).toBe('Failed');
