@@ -1,6 +1,7 @@
 import type { ActivityHandler } from 'durable-functions';
 import { resolveAgentTree, runIdFor } from '../agent-runtime/start-run.js';
 import type { Deps } from '../composition-root.js';
+import { isAppErrorShape } from '../errors.js';
 import { TenantBlobSpace } from '../storage/blob-store.js';
 import { mapPayloadToInput } from '../webhooks/payload-mapping.js';
 import type { BatchItem, BatchRunInput, BatchSummaryInput, PrepareBatchOutput } from './batch-types.js';
@@ -33,11 +34,18 @@ export function createBatchActivities(deps: BatchActivityDeps): { prepareBatch: 
       } else {
         sources = (input.input.items ?? []).map((item, index) => ({ source: `items[${index}]`, item }));
       }
-      const items: BatchItem[] = sources.map(({ source, item }, index) => ({
-        runId: runIdFor(input.tenantId, `${input.batchId}#${index}`),
-        input: { inline: inputText(mapPayloadToInput(input.input.template, item)) },
-        source,
-      }));
+      const items: BatchItem[] = sources.map(({ source, item }, index) => {
+        const runId = runIdFor(input.tenantId, `${input.batchId}#${index}`);
+        try {
+          return { runId, input: { inline: inputText(mapPayloadToInput(input.input.template, item)) }, source };
+        } catch (error) {
+          // One item that does not fit the template fails alone; the rest of the batch runs.
+          if (!isAppErrorShape(error) || error.name !== 'ValidationError') throw error;
+          const problems = (error as { problems?: readonly string[] }).problems ?? [];
+          const detail = problems.length > 0 ? problems.map((p) => p.split(':')[0]).join(', ') : error.message;
+          return { runId, input: { inline: '' }, source, rejected: `input_not_mapped: the item lacks values the schedule's input template needs: ${detail}` };
+        }
+      });
       return { agent, subAgents, items };
     },
 

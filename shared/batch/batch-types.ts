@@ -28,6 +28,11 @@ export interface BatchItem {
   input: PayloadRef;
   /** What the item was made from (list index or document path), for the summary. */
   source: string;
+  /**
+   * Why the item cannot run (it does not fit the schedule's input template); then no run is
+   * started for it, `runId` is the id it would have had, and the summary lists it as failed.
+   */
+  rejected?: string;
 }
 
 export interface PrepareBatchOutput {

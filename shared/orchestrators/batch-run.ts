@@ -14,7 +14,8 @@ import type { BatchItemResult, BatchLaneInput, BatchRunInput, BatchRunOutput, Ba
  * sub-orchestrations, so at most `maxConcurrency` runs are ever in flight. Lanes rather than a
  * sliding window in one orchestrator because durable-functions reschedules a pending task that is
  * yielded again in a new `Task.any` (durable-js issue #574): the window would start runs twice.
- * A failed item is recorded, never stops the rest. Then `writeBatchSummary` stores the summary.
+ * A failed item is recorded, never stops the rest; an item that does not fit the schedule's input
+ * template is recorded as failed without starting a run. Then `writeBatchSummary` stores the summary.
  *
  * Changing the order of scheduled work breaks in-flight batches: add `batchRunV2` instead.
  */
@@ -35,9 +36,16 @@ export function* batchRunOrchestrator(context: OrchestrationContext): Generator<
   const startedAt = context.df.currentUtcDateTime.toISOString();
   const retry = retryOptions();
   const prepared = (yield context.df.callActivityWithRetry(Activities.prepareBatch.name, retry, input)) as PrepareBatchOutput;
-  const laneCount = Math.min(Math.max(1, input.maxConcurrency), prepared.items.length);
-  const lanes: BatchLaneInput[] = Array.from({ length: laneCount }, () => ({ runs: [] }));
+  // Items that do not fit the schedule's template are recorded as failed and never started.
+  const rejected: BatchItemResult[] = [];
+  const runnable: { index: number; item: PrepareBatchOutput['items'][number] }[] = [];
   prepared.items.forEach((item, index) => {
+    if (item.rejected !== undefined) rejected.push({ index, runId: item.runId, source: item.source, status: 'failed', error: item.rejected });
+    else runnable.push({ index, item });
+  });
+  const laneCount = Math.min(Math.max(1, input.maxConcurrency), runnable.length);
+  const lanes: BatchLaneInput[] = Array.from({ length: laneCount }, () => ({ runs: [] }));
+  runnable.forEach(({ index, item }, position) => {
     const run: AgentRunInput = {
       tenantId: input.tenantId,
       runId: item.runId,
@@ -49,13 +57,13 @@ export function* batchRunOrchestrator(context: OrchestrationContext): Generator<
       depth: 0,
       subAgents: prepared.subAgents,
     };
-    lanes[index % laneCount]?.runs.push({ index, run, source: item.source });
+    lanes[position % laneCount]?.runs.push({ index, run, source: item.source });
   });
   const laneResults =
     laneCount === 0
       ? []
       : ((yield context.df.Task.all(lanes.map((lane, k) => context.df.callSubOrchestrator(Orchestrators.batchLane.name, lane, `${input.batchId}.lane${k}`)))) as BatchItemResult[][]);
-  const results = laneResults.flat().sort((a, b) => a.index - b.index);
+  const results = [...laneResults.flat(), ...rejected].sort((a, b) => a.index - b.index);
 
   const summary: BatchSummaryInput = {
     tenantId: input.tenantId,

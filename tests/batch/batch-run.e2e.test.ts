@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BatchRunOutput, BatchSummaryInput } from '../../shared/batch/batch-types.js';
+import type { BatchRunInput, BatchRunOutput, BatchSummaryInput } from '../../shared/batch/batch-types.js';
 import { batchInstanceId } from '../../shared/batch/batch-types.js';
 import { AzureBlobStore } from '../../shared/storage/azure-blob-store.js';
 import { DurableApi, startAgentStack, type AgentStack, type Status } from '../helpers/agent-stack.js';
@@ -126,5 +126,46 @@ describe('batchScheduler + batchRun', () => {
     // Item runs are ordinary runs of the tenant.
     const first = summary.items[0];
     expect((await statusOf(first?.runId ?? ''))?.runtimeStatus).toBe('Completed');
+  });
+
+  it('records an item that does not fit the template as failed, starts no run for it, and runs the rest', async () => {
+    stack.model.reset();
+    stack.model.script([
+      { type: 'text', content: 'Report on eta done.' },
+      { type: 'text', content: 'Report on theta done.' },
+    ]);
+    const batchId = 'batch.contoso.adhoc-mixed.20260101T000000Z';
+    const input: BatchRunInput = {
+      batchId,
+      scheduleId: 'adhoc-mixed',
+      tenantId: 'contoso',
+      agentId: 'doc-summarizer',
+      slot: '2026-01-01T00:00:00.000Z',
+      maxConcurrency: 2,
+      input: { items: [{ topic: 'eta' }, { subject: 'no topic here' }, { topic: 'theta' }], template: { template: 'Report on {{/topic}}' } },
+      variables: {},
+      initiator: { kind: 'schedule', id: 'adhoc-mixed' },
+      correlationId: 'batch-mixed',
+    };
+    const res = await fetch(`${stack.devhost.url}/runtime/webhooks/durabletask/orchestrators/batchRun/${batchId}?code=${encodeURIComponent(stack.devhost.keys.keys.masterKey)}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(input),
+    });
+    expect(res.status).toBe(202);
+    const done = await api.done(batchId, 30_000);
+    expect(done.runtimeStatus).toBe('Completed');
+    expect(done.output).toMatchObject({ total: 3, completed: 2, failed: 1 });
+    const blobs = new AzureBlobStore({ kind: 'connection-string', connectionString: stack.azurite.connectionString, container: 'agent-data' });
+    const summary = JSON.parse((await blobs.get(`tenants/contoso/${(done.output as BatchRunOutput).summaryPath}`))?.toString('utf8') ?? 'null') as BatchSummaryInput;
+    expect(summary.items.map((i) => [i.source, i.status])).toEqual([
+      ['items[0]', 'completed'],
+      ['items[1]', 'failed'],
+      ['items[2]', 'completed'],
+    ]);
+    const bad = summary.items[1];
+    expect(bad?.error).toMatch(/\/topic/);
+    expect(await statusOf(bad?.runId ?? '')).toBeUndefined();
+    expect(stack.model.stats().requestCount).toBe(2);
   });
 });
