@@ -20,7 +20,8 @@ export function botConversationInstanceId(runId: string): string {
 
 /**
  * `POST /messages`: a Bot Framework activity (Teams). Order: bot configured (404), Bot Framework
- * token (401), activity shape (400), token `serviceUrl` = activity `serviceUrl` (401), Teams tenant
+ * token (401), activity shape (400), token `serviceUrl` = activity `serviceUrl` and the signing
+ * key endorsed for the activity's `channelId` (401), Teams tenant
  * → our tenant (403 when unknown, suspended or without a bot agent), rate budget (429). A message
  * starts `botConversationRun` idempotently (keyed by conversation and activity id, so a channel
  * redelivery starts nothing new) and is acknowledged at once with 202; typing, the run and the
@@ -41,6 +42,10 @@ export function createBotMessagesHandler(deps: BotMessagesDeps, getClient: Durab
     const activity = parsed.data;
     if (!claims.serviceUrl || normalizeServiceUrl(claims.serviceUrl) !== normalizeServiceUrl(activity.serviceUrl)) {
       throw new UnauthorizedError('token_service_url_mismatch', 'The token was not issued for this activity\'s serviceUrl.', { 'www-authenticate': 'Bearer realm="bot"' });
+    }
+    // Bot Framework: the signing key must be endorsed for the activity's channel.
+    if (!claims.endorsements?.includes(activity.channelId)) {
+      throw new UnauthorizedError('token_channel_not_endorsed', `The token's signing key is not endorsed for channel "${activity.channelId}".`, { 'www-authenticate': 'Bearer realm="bot"' });
     }
     if (activity.type !== 'message') return { status: 200 };
 

@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import { z } from 'zod';
 import { UnauthorizedError } from '../http/http-errors.js';
 
@@ -8,8 +8,9 @@ import { UnauthorizedError } from '../http/http-errors.js';
  * `jwks_uri` (cached by jose, refetched on an unknown `kid`), issuer `https://api.botframework.com`,
  * audience = the bot's app id, `exp`/`nbf` with the 5-minute skew Bot Framework allows, and the
  * `serviceUrl` claim equal to the activity's `serviceUrl` — which is what makes that URL safe to
- * send our connector token to. The metadata URL is configuration, so tests use a loopback issuer
- * through the same code.
+ * send our connector token to — and the signing key's `endorsements` (the channels that key may
+ * speak for), which the caller checks against the activity's `channelId`. The metadata URL is
+ * configuration, so tests use a loopback issuer through the same code.
  */
 export interface BotTokenVerifier {
   /** The verified claims, or 401 {@link UnauthorizedError}. */
@@ -20,6 +21,8 @@ export interface BotTokenClaims {
   /** The `serviceUrl` claim; the caller compares it to the activity's. */
   serviceUrl: string | undefined;
   appId: string;
+  /** The channels the signing key is endorsed for (its JWK `endorsements`); undefined: none listed. */
+  endorsements: readonly string[] | undefined;
 }
 
 export interface BotTokenVerifierOptions {
@@ -47,8 +50,8 @@ export function normalizeServiceUrl(url: string): string {
 
 export function createBotTokenVerifier(options: BotTokenVerifierOptions): BotTokenVerifier {
   const fetchImpl = options.fetch ?? globalThis.fetch;
-  let keys: Promise<JWTVerifyGetKey> | undefined;
-  const loadKeys = (): Promise<JWTVerifyGetKey> => {
+  let keys: Promise<ReturnType<typeof createRemoteJWKSet>> | undefined;
+  const loadKeys = (): Promise<ReturnType<typeof createRemoteJWKSet>> => {
     // One metadata read per process; a failed read is forgotten so the next request retries.
     keys ??= (async () => {
       const res = await fetchImpl(options.openIdMetadataUrl, { signal: AbortSignal.timeout(options.timeoutMs ?? 5_000) });
@@ -65,8 +68,10 @@ export function createBotTokenVerifier(options: BotTokenVerifierOptions): BotTok
       const match = authorizationHeader ? /^Bearer[ ]+([A-Za-z0-9\-_.~+/]+=*)$/i.exec(authorizationHeader.trim()) : null;
       if (!match?.[1]) throw unauthorized('token_missing', 'Send the Bot Framework token as "Authorization: Bearer <token>".');
       let payload: JWTPayload;
+      let protectedHeader: ProtectedHeaderParameters;
+      const jwks = await loadKeys();
       try {
-        ({ payload } = await jwtVerify(match[1], await loadKeys(), {
+        ({ payload, protectedHeader } = await jwtVerify(match[1], jwks, {
           issuer: options.issuer,
           audience: options.appId,
           algorithms: ['RS256'],
@@ -83,7 +88,10 @@ export function createBotTokenVerifier(options: BotTokenVerifierOptions): BotTok
         throw error;
       }
       const serviceUrl = typeof payload['serviceurl'] === 'string' ? payload['serviceurl'] : typeof payload['serviceUrl'] === 'string' ? payload['serviceUrl'] : undefined;
-      return { serviceUrl, appId: options.appId };
+      // The key that verified the token is in the set jose holds now (it refetches on an unknown kid).
+      const jwk = jwks.jwks()?.keys.find((k) => k.kid === protectedHeader.kid) as { endorsements?: unknown } | undefined;
+      const endorsements = Array.isArray(jwk?.endorsements) ? jwk.endorsements.filter((e): e is string => typeof e === 'string') : undefined;
+      return { serviceUrl, appId: options.appId, endorsements };
     },
   };
 }

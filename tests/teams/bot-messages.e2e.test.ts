@@ -29,6 +29,8 @@ let connector: Server;
 let connectorUrl = '';
 let signingKey: CryptoKey;
 let strangerKey: CryptoKey;
+let otherChannelKey: CryptoKey;
+let unendorsedKey: CryptoKey;
 const posted: Posted[] = [];
 
 function listen(server: Server): Promise<string> {
@@ -39,12 +41,19 @@ beforeAll(async () => {
   const pair = await generateKeyPair('RS256', { extractable: true });
   signingKey = pair.privateKey;
   strangerKey = (await generateKeyPair('RS256')).privateKey;
-  const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'bf-key-1', use: 'sig', alg: 'RS256' };
+  const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'bf-key-1', use: 'sig', alg: 'RS256', endorsements: ['msteams'] };
+  // Keys of the same issuer that may not speak for Teams: one endorsed for another channel, one for none.
+  const other = await generateKeyPair('RS256', { extractable: true });
+  otherChannelKey = other.privateKey;
+  const otherJwk = { ...(await exportJWK(other.publicKey)), kid: 'bf-key-skype', use: 'sig', alg: 'RS256', endorsements: ['skype'] };
+  const bare = await generateKeyPair('RS256', { extractable: true });
+  unendorsedKey = bare.privateKey;
+  const bareJwk = { ...(await exportJWK(bare.publicKey)), kid: 'bf-key-bare', use: 'sig', alg: 'RS256' };
   let issuerUrl = '';
   issuer = createServer((req, res) => {
     res.setHeader('content-type', 'application/json');
     if (req.url === '/v1/.well-known/openidconfiguration') res.end(JSON.stringify({ issuer: ISSUER, jwks_uri: `${issuerUrl}/v1/.well-known/keys` }));
-    else if (req.url === '/v1/.well-known/keys') res.end(JSON.stringify({ keys: [jwk] }));
+    else if (req.url === '/v1/.well-known/keys') res.end(JSON.stringify({ keys: [jwk, otherJwk, bareJwk] }));
     else res.writeHead(404).end('{}');
   });
   issuerUrl = await listen(issuer);
@@ -79,9 +88,9 @@ beforeEach(() => {
   posted.length = 0;
 });
 
-async function token(options: { key?: CryptoKey; audience?: string; issuer?: string; serviceUrl?: string; expiresAt?: number } = {}): Promise<string> {
+async function token(options: { key?: CryptoKey; kid?: string; audience?: string; issuer?: string; serviceUrl?: string; expiresAt?: number } = {}): Promise<string> {
   return new SignJWT({ serviceurl: options.serviceUrl ?? connectorUrl })
-    .setProtectedHeader({ alg: 'RS256', kid: 'bf-key-1' })
+    .setProtectedHeader({ alg: 'RS256', kid: options.kid ?? 'bf-key-1' })
     .setIssuer(options.issuer ?? ISSUER)
     .setAudience(options.audience ?? APP_ID)
     .setIssuedAt()
@@ -133,6 +142,8 @@ describe('POST /api/messages', () => {
     ['an expired token', async () => `Bearer ${await token({ expiresAt: Math.floor(Date.now() / 1000) - 3_600 })}`],
     ['a token for another serviceUrl', async () => `Bearer ${await token({ serviceUrl: 'https://smba.trafficmanager.net/emea/' })}`],
     ['a malformed header', async () => 'Bearer not a token'],
+    ['a token signed by a key endorsed for another channel', async () => `Bearer ${await token({ key: otherChannelKey, kid: 'bf-key-skype' })}`],
+    ['a token signed by a key with no endorsements', async () => `Bearer ${await token({ key: unendorsedKey, kid: 'bf-key-bare' })}`],
   ])('answers 401 problem+json for %s and starts nothing', async (_label, header) => {
     const res = await send(activity(), await header());
     expect(res.status).toBe(401);
