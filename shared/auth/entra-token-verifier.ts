@@ -1,5 +1,5 @@
 import { createRemoteJWKSet, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { UnauthorizedError, bearerChallenge } from '../http/http-errors.js';
+import { ServiceUnavailableError, UnauthorizedError, bearerChallenge, isKeySourceFailure } from '../http/http-errors.js';
 import type { Principal } from './principal.js';
 
 /**
@@ -63,7 +63,7 @@ function invalid(code: string, message: string): UnauthorizedError {
   return new UnauthorizedError(code, message, { 'www-authenticate': bearerChallenge('invalid_token', message) });
 }
 
-/** Maps jose's error codes to our stable codes; anything else (e.g. JWKS unreachable) is not the caller's fault. */
+/** Maps jose's error codes to our stable codes; keys that cannot be fetched are a 503; anything else is ours (500). */
 function fromJoseError(error: unknown): unknown {
   const e = error as { code?: unknown; claim?: unknown };
   switch (e?.code) {
@@ -83,6 +83,9 @@ function fromJoseError(error: unknown): unknown {
     case 'ERR_JOSE_NOT_SUPPORTED':
       return invalid('token_invalid', 'The token is malformed or uses an unsupported algorithm.');
     default:
+      if (isKeySourceFailure(error)) {
+        return new ServiceUnavailableError('identity_keys_unavailable', "The identity provider's signing keys cannot be fetched right now; retry shortly.", 5, error);
+      }
       return error;
   }
 }

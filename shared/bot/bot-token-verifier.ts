@@ -1,6 +1,6 @@
 import { createRemoteJWKSet, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import { z } from 'zod';
-import { UnauthorizedError } from '../http/http-errors.js';
+import { isKeySourceFailure, ServiceUnavailableError, UnauthorizedError } from '../http/http-errors.js';
 
 /**
  * Validates the JWT the Bot Framework channel service sends with each activity (Bot Framework
@@ -43,6 +43,11 @@ function unauthorized(code: string, message: string): UnauthorizedError {
 
 const MetadataSchema = z.object({ jwks_uri: z.url() });
 
+/** The Bot Framework metadata or keys cannot be fetched: 503, not the channel's fault. */
+function keysUnavailable(cause: unknown): ServiceUnavailableError {
+  return new ServiceUnavailableError('bot_keys_unavailable', 'The Bot Framework signing keys cannot be fetched right now; retry shortly.', 5, cause);
+}
+
 /** Normalises a service URL for comparison (Bot Framework sends it with or without a trailing slash). */
 export function normalizeServiceUrl(url: string): string {
   return url.trim().replace(/\/+$/, '').toLowerCase();
@@ -69,7 +74,12 @@ export function createBotTokenVerifier(options: BotTokenVerifierOptions): BotTok
       if (!match?.[1]) throw unauthorized('token_missing', 'Send the Bot Framework token as "Authorization: Bearer <token>".');
       let payload: JWTPayload;
       let protectedHeader: ProtectedHeaderParameters;
-      const jwks = await loadKeys();
+      let jwks: Awaited<ReturnType<typeof loadKeys>>;
+      try {
+        jwks = await loadKeys();
+      } catch (error) {
+        throw keysUnavailable(error);
+      }
       try {
         ({ payload, protectedHeader } = await jwtVerify(match[1], jwks, {
           issuer: options.issuer,
@@ -80,8 +90,9 @@ export function createBotTokenVerifier(options: BotTokenVerifierOptions): BotTok
           requiredClaims: ['exp'],
         }));
       } catch (error) {
+        if (isKeySourceFailure(error)) throw keysUnavailable(error);
         const code = (error as { code?: unknown }).code;
-        // Errors from jose are the caller's bad token; anything else (metadata unreachable) is ours.
+        // Errors from jose are the caller's bad token; anything else is ours.
         if (typeof code === 'string' && code.startsWith('ERR_J')) {
           throw unauthorized(code === 'ERR_JWT_EXPIRED' ? 'token_expired' : 'token_invalid', 'The Bot Framework token is not valid for this bot.');
         }

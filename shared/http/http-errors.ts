@@ -78,3 +78,27 @@ export class RateLimitedError extends AppError {
     this.headers = { 'retry-after': String(retryAfterSeconds) };
   }
 }
+
+/**
+ * 503: something the request depends on (e.g. the identity provider's signing keys) cannot be
+ * reached right now. Not the caller's fault and worth retrying after `retryAfterSeconds`.
+ */
+export class ServiceUnavailableError extends AppError {
+  override readonly name = 'ServiceUnavailableError';
+  readonly headers: ErrorHeaders;
+  constructor(code: string, message: string, retryAfterSeconds: number, cause?: unknown) {
+    super(code, 503, message, { retryable: true, cause, extensions: { retryAfterSeconds } });
+    this.headers = { 'retry-after': String(retryAfterSeconds) };
+  }
+}
+
+/**
+ * True when verifying a token failed because its signing keys could not be fetched (network
+ * error, timeout, a non-200 or malformed key set), as opposed to a bad token.
+ */
+export function isKeySourceFailure(error: unknown): boolean {
+  const e = error as { code?: unknown; name?: unknown; message?: unknown } | undefined;
+  if (typeof e?.code === 'string' && ['ERR_JWKS_TIMEOUT', 'ERR_JWKS_INVALID', 'ERR_JOSE_GENERIC'].includes(e.code)) return true;
+  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return true;
+  return e?.name === 'TypeError' && e.message === 'fetch failed';
+}

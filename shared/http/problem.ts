@@ -66,7 +66,10 @@ export function errorToProblem(
   report: (error: unknown) => void,
 ): HttpResponseInit {
   const instance = context.instance === undefined ? {} : { instance: context.instance };
-  if (isAppErrorShape(error) && error.status < 500) {
+  // 4xx are the caller's; a 503 (a dependency such as the identity provider is unreachable) is
+  // shown as such, with Retry-After, and still reported; any other failure is a bare 500.
+  if (isAppErrorShape(error) && (error.status < 500 || error.name === 'ServiceUnavailableError')) {
+    if (error.status >= 500) report(error);
     // Challenge / Retry-After headers the error asks for; the correlation id always wins.
     const headers = { ...errorHeaders(error), 'x-correlation-id': context.correlationId };
     const extensions = (error as { extensions?: Record<string, unknown> }).extensions ?? {};
