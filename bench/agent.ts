@@ -22,7 +22,7 @@ import { join } from 'node:path';
 const ROOT = join(import.meta.dirname, '..', '..');
 const TOOL_TURNS = 10;
 const TOOLS_PER_TURN = 3;
-const RUNS = Number(process.env['BENCH_RUNS'] ?? '15');
+const RUNS = Number(process.env['BENCH_RUNS'] ?? '21');
 const WARMUP = Number(process.env['BENCH_WARMUP'] ?? '3');
 
 function script(): OfflineTurn[] {
