@@ -113,7 +113,7 @@ describe('agentRun through the devhost', () => {
         res.statusCode = hits[path] === 1 ? 503 : 200;
         res.end(hits[path] === 1 ? 'busy' : 'second time lucky');
       } else {
-        setTimeout(() => res.end('slow but sure'), 400).unref();
+        setTimeout(() => res.end('slow but sure'), 150).unref();
       }
     };
     stack.model.script([
@@ -232,7 +232,7 @@ describe('agentRun through the devhost', () => {
 
   it('reports a failed sub-agent to the model and keeps its sibling tool result', async () => {
     handler = (_req, res) => {
-      setTimeout(() => res.end('sibling answer'), 300).unref();
+      setTimeout(() => res.end('sibling answer'), 150).unref();
     };
     stack.model.setFaults([{ status: 500, deployment: 'child-dead' }]);
     const helper = testAgent({ id: 'helper', tools: [], model: { deployments: ['child-dead'], timeoutMs: 5_000 }, limits: { modelMaxAttempts: 1 } });
