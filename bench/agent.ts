@@ -92,7 +92,7 @@ async function main(): Promise<void> {
       model.script(script());
       const run = input();
       const started = performance.now();
-      const { agent: ref } = await direct.prepareRun({ run });
+      const { agent: ref } = await direct.prepareRun({ run, startedAt: new Date().toISOString() });
       let messageCount = 0;
       let pending: ToolOutcome[] = [];
       for (let turn = 1; ; turn++) {

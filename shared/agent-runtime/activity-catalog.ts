@@ -74,6 +74,8 @@ export interface ToolCallInput {
 
 export interface PrepareRunInput {
   run: AgentRunInput;
+  /** When the orchestration started (ISO 8601, replay-stable); a top-level run is indexed under it. */
+  startedAt?: string;
 }
 
 export interface RunEventInput {

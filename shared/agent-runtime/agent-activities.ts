@@ -6,6 +6,7 @@ import { TenantBlobSpace, type BlobStore } from '../storage/blob-store.js';
 import type { Tool, ToolResult } from '../tools/tool.js';
 import type { CallModelInput, CallModelOutput, PrepareRunInput, RunEventInput, RunToolInput, AgentRef } from './activity-catalog.js';
 import { ConversationStore } from './conversation-store.js';
+import { indexRun } from './run-index.js';
 import { readPayload, toPayloadRef } from './payloads.js';
 import type { RunEvent, RunEventSink } from './run-events.js';
 import type { ToolOutcome } from './run-types.js';
@@ -69,7 +70,7 @@ function toolsForModel(run: StoredRun, tools: ReadonlyMap<string, Tool>): ChatTo
 export function createAgentActivities(deps: AgentRuntimeDeps) {
   const emit = (e: Omit<RunEvent, 'at'>): Promise<void> => deps.events.emit({ ...e, at: new Date(deps.nowMs()).toISOString() });
 
-  async function prepareRun({ run }: PrepareRunInput): Promise<{ agent: AgentRef }> {
+  async function prepareRun({ run, startedAt }: PrepareRunInput): Promise<{ agent: AgentRef }> {
     const space = new TenantBlobSpace(deps.blobs, run.tenantId);
     const stored: StoredRun = {
       agent: run.agent,
@@ -80,6 +81,8 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
       subAgentDescriptions: Object.fromEntries(Object.entries(run.subAgents ?? {}).map(([id, snapshot]) => [id, snapshot.definition.description])),
     };
     await space.put(`runs/${run.runId}/run.json`, JSON.stringify(stored), { contentType: 'application/json', ifNoneMatch: true });
+    // Top-level runs are listed by the runs API from this index (sub-agent runs are not).
+    if (run.depth === 0 && startedAt !== undefined) await indexRun(space, run.runId, startedAt);
     await emit({
       eventId: `${run.runId}:run.started`,
       type: 'run.started',

@@ -1,6 +1,7 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { OrchestrationRuntimeStatus, type DurableClient, type OrchestrationFilter } from 'durable-functions';
+import type { DurableClient } from 'durable-functions';
 import { z } from 'zod';
+import { isRunIndexPath, listIndexedRuns } from '../agent-runtime/run-index.js';
 import { startAgentRun, tenantOfRunId } from '../agent-runtime/start-run.js';
 import { Orchestrators } from '../agent-runtime/activity-catalog.js';
 import { RUN_EVENTS, type ApprovalDecision } from '../agent-runtime/run-types.js';
@@ -8,6 +9,7 @@ import { bearerTokenFrom } from '../auth/entra-token-verifier.js';
 import { RunPermission, actorOf, initiatorOf, requirePermission, requireTenantMatch, type Principal } from '../auth/principal.js';
 import type { Deps } from '../composition-root.js';
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
+import { TenantBlobSpace } from '../storage/blob-store.js';
 import { resolveActiveTenant } from '../tenancy/tenant-directory.js';
 import type { Tenant } from '../tenancy/tenant.js';
 import { apiBaseUrl, enforceRateLimit, frontDoor, jsonResponse } from './front-door.js';
@@ -22,7 +24,7 @@ import { RUN_STATUSES, isFinished, runStatusOf, runSummaryOf, runViewOf, snapsho
  * permission, and spends one request of the tenant's rate budget. Handlers start or query
  * Durable instances and return at once; none calls a model or waits for a run.
  */
-export type RunsApiDeps = Pick<Deps, 'config' | 'catalog' | 'tenants' | 'tokens' | 'rateLimiter'>;
+export type RunsApiDeps = Pick<Deps, 'config' | 'catalog' | 'tenants' | 'tokens' | 'rateLimiter'> & { runtime: Pick<Deps['runtime'], 'blobs'> };
 
 /** How a handler reaches the Durable client (`df.getClient(context)` in Azure; a fake in tests). */
 export type DurableClientFactory = (context: InvocationContext) => DurableClient;
@@ -95,53 +97,23 @@ function runUrl(request: HttpRequest, tenantId: string, runId: string): string {
   return `${apiBaseUrl(request.url, '/tenants/')}/tenants/${encodeURIComponent(tenantId)}/runs/${encodeURIComponent(runId)}`;
 }
 
-/** Opaque list cursor: the sort key of the last item returned. */
-interface Cursor {
-  t: string;
-  i: string;
+/** Opaque list cursor: the index entry of the last run examined. */
+function encodeCursor(indexPath: string): string {
+  return Buffer.from(JSON.stringify({ a: indexPath })).toString('base64url');
 }
 
-function encodeCursor(cursor: Cursor): string {
-  return Buffer.from(JSON.stringify(cursor)).toString('base64url');
-}
-
-function decodeCursor(token: string): Cursor {
+function decodeCursor(token: string): string {
   try {
-    const value = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as Partial<Cursor>;
-    if (typeof value.t === 'string' && typeof value.i === 'string') return { t: value.t, i: value.i };
+    const value = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { a?: unknown };
+    if (typeof value.a === 'string' && isRunIndexPath(value.a)) return value.a;
   } catch {
     // Falls through to the validation error.
   }
   throw new ValidationError('The continuation token is invalid.', ['continuationToken: not a token this API issued']);
 }
 
-/** Newest first, then by id, so pages are stable while runs are being added. */
-function compareRuns(a: { createdAt: string | null; instanceId: string }, b: { createdAt: string | null; instanceId: string }): number {
-  const ta = a.createdAt ?? '';
-  const tb = b.createdAt ?? '';
-  if (ta !== tb) return ta < tb ? 1 : -1;
-  return a.instanceId < b.instanceId ? 1 : a.instanceId > b.instanceId ? -1 : 0;
-}
-
-/** Durable runtime statuses worth querying for a user-facing status filter. */
-function runtimeStatusesFor(status: RunStatus | undefined): OrchestrationRuntimeStatus[] | undefined {
-  const S = OrchestrationRuntimeStatus;
-  switch (status) {
-    case undefined:
-      return undefined;
-    case 'Pending':
-      return [S.Pending];
-    case 'Running':
-    case 'AwaitingApproval':
-      return [S.Running, S.ContinuedAsNew];
-    case 'Completed':
-      return [S.Completed];
-    case 'Failed':
-      return [S.Failed];
-    case 'Canceled':
-      return [S.Completed, S.Terminated, S.Canceled];
-  }
-}
+/** At most this many index entries are examined per list request (a status filter may skip many). */
+const LIST_SCAN_LIMIT = 500;
 
 /** The runs API handlers, one per registered function. */
 export function createRunsApiHandlers(deps: RunsApiDeps, getClient: DurableClientFactory) {
@@ -177,30 +149,46 @@ export function createRunsApiHandlers(deps: RunsApiDeps, getClient: DurableClien
     return jsonResponse(200, runViewOf(snapshot, tenant.id));
   });
 
-  /** `GET /tenants/{tenantId}/runs?status=&pageSize=&continuationToken=` (Runs.Read / Runs.Write) → 200 page. */
+  /**
+   * `GET /tenants/{tenantId}/runs?status=&pageSize=&continuationToken=` (Runs.Read / Runs.Write)
+   * → 200 page, newest first. Reads the tenant's run index (`run-index.ts`), never the whole task
+   * hub, then each listed run's status. With a status filter a page may come back short (at most
+   * {@link LIST_SCAN_LIMIT} runs are examined per request); follow `nextLink` while it is present.
+   */
   const listRuns = frontDoor(async (request, door) => {
     const { tenant } = await authorize(deps, request, [RunPermission.read, RunPermission.write]);
     const query = validate(ListQuery, Object.fromEntries(request.query.entries()), 'query');
-    const cursor = query.continuationToken ? decodeCursor(query.continuationToken) : undefined;
-    const runtimeStatus = runtimeStatusesFor(query.status);
-    const filter: OrchestrationFilter = {
-      ...(runtimeStatus ? { runtimeStatus } : {}),
-      ...(cursor ? { createdTimeTo: new Date(cursor.t) } : {}),
-    };
-    const prefix = `${tenant.id}--`;
-    // The SDK cannot filter by instance id prefix: filter here, keeping only this tenant's top-level runs.
-    const runs = (await getClient(door.invocation).getStatusBy(filter))
-      .map(snapshotOf)
-      .filter((s): s is InstanceSnapshot => !!s && s.instanceId.startsWith(prefix) && tenantOfRunId(s.instanceId) === tenant.id)
-      // Top-level runs only: sub-agent runs show through their parent's tool calls.
-      .filter((s) => isRunOf(s, tenant.id) && (s.input?.depth ?? 0) === 0)
-      .filter((s) => !query.status || runStatusOf(s) === query.status)
-      .sort(compareRuns)
-      .filter((s) => !cursor || compareRuns({ createdAt: cursor.t, instanceId: cursor.i }, s) < 0);
-    const page = runs.slice(0, query.pageSize);
-    const last = page.at(-1);
-    const more = runs.length > page.length && last !== undefined;
-    const continuationToken = more ? encodeCursor({ t: last.createdAt ?? '', i: last.instanceId }) : undefined;
+    let after = query.continuationToken ? decodeCursor(query.continuationToken) : undefined;
+    const space = new TenantBlobSpace(deps.runtime.blobs, tenant.id);
+    const client = getClient(door.invocation);
+    const page: InstanceSnapshot[] = [];
+    const seen = new Set<string>();
+    let scanned = 0;
+    let exhausted = false;
+    while (page.length < query.pageSize && scanned < LIST_SCAN_LIMIT) {
+      const entries = await listIndexedRuns(space, Math.min(query.pageSize - page.length + 1, LIST_SCAN_LIMIT - scanned), after);
+      if (entries.length === 0) {
+        exhausted = true;
+        break;
+      }
+      const statuses = await Promise.all(entries.map((e) => (tenantOfRunId(e.runId) === tenant.id ? client.getStatus(e.runId).catch(() => undefined) : undefined)));
+      for (const [i, entry] of entries.entries()) {
+        if (page.length >= query.pageSize) break;
+        scanned += 1;
+        after = entry.path;
+        const snapshot = snapshotOf(statuses[i]);
+        // Only this tenant's top-level runs that exist (an entry may outlive a purged instance).
+        if (!snapshot || seen.has(snapshot.instanceId) || !isRunOf(snapshot, tenant.id) || (snapshot.input?.depth ?? 0) !== 0) continue;
+        if (query.status && runStatusOf(snapshot) !== query.status) continue;
+        seen.add(snapshot.instanceId);
+        page.push(snapshot);
+      }
+    }
+    // More may follow unless the index ran out; one look ahead avoids a last, empty page.
+    if (!exhausted && after !== undefined && page.length >= query.pageSize) {
+      exhausted = (await listIndexedRuns(space, 1, after)).length === 0;
+    }
+    const continuationToken = !exhausted && after !== undefined ? encodeCursor(after) : undefined;
     let nextLink: string | undefined;
     if (continuationToken) {
       const next = new URL(request.url);

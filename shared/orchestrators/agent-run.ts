@@ -279,7 +279,7 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
 
   try {
     if (!input.carry) {
-      yield context.df.callActivityWithRetry(Activities.prepareRun.name, bookkeeping, { run: input });
+      yield context.df.callActivityWithRetry(Activities.prepareRun.name, bookkeeping, { run: input, startedAt: context.df.currentUtcDateTime.toISOString() });
     }
     for (;;) {
       if (turn >= limits.maxTurns) return yield* finish('max_turns', undefined);

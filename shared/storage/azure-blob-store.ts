@@ -1,6 +1,6 @@
 import type { TokenCredential } from '@azure/identity';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
-import type { BlobStore } from './blob-store.js';
+import type { BlobStore, ListOptions } from './blob-store.js';
 
 export type BlobStoreConnection =
   /** Azure: identity-based (managed identity via DefaultAzureCredential); shared keys stay disabled. */
@@ -64,10 +64,14 @@ export class AzureBlobStore implements BlobStore {
     }
   }
 
-  async list(prefix: string, limit = 1000) {
+  async list(prefix: string, limit = 1000, options: ListOptions = {}) {
     await this.#ensure();
+    const { startAfter } = options;
     const out: { path: string; size: number; lastModified: string }[] = [];
-    for await (const item of this.#container.listBlobsFlat({ prefix })) {
+    // `startFrom` (inclusive) lets the service skip ahead; the check below also covers a
+    // service or emulator that ignores it.
+    for await (const item of this.#container.listBlobsFlat({ prefix, ...(startAfter === undefined ? {} : { startFrom: startAfter }) })) {
+      if (startAfter !== undefined && item.name <= startAfter) continue;
       out.push({ path: item.name, size: item.properties.contentLength ?? 0, lastModified: item.properties.lastModified.toISOString() });
       if (out.length >= limit) break;
     }

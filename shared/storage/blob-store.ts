@@ -1,12 +1,17 @@
 import { ValidationError } from '../errors.js';
 
+/** Where a listing resumes: names strictly after `startAfter` (a full path, as a listing returned it). */
+export interface ListOptions {
+  startAfter?: string;
+}
+
 /** Blob storage as the app uses it: whole small objects by path. Paths use `/` separators. */
 export interface BlobStore {
   put(path: string, content: string | Uint8Array, options?: { contentType?: string; ifNoneMatch?: boolean }): Promise<{ etag: string; created: boolean }>;
   /** The content, or undefined when the blob does not exist. */
   get(path: string): Promise<Buffer | undefined>;
-  /** Blob names under `prefix`, sorted, at most `limit`. */
-  list(prefix: string, limit?: number): Promise<{ path: string; size: number; lastModified: string }[]>;
+  /** Blob names under `prefix`, sorted, at most `limit`; with `startAfter`, only names after it. */
+  list(prefix: string, limit?: number, options?: ListOptions): Promise<{ path: string; size: number; lastModified: string }[]>;
   delete(path: string): Promise<boolean>;
 }
 
@@ -44,9 +49,11 @@ export class TenantBlobSpace {
     return this.#store.get(this.#prefix + safeRelativePath(path));
   }
 
-  async list(prefix: string, limit?: number) {
+  /** As {@link BlobStore.list}, with tenant-relative paths (also for `startAfter`). */
+  async list(prefix: string, limit?: number, options: ListOptions = {}) {
     const cleanPrefix = prefix.trim() === '' ? '' : `${safeRelativePath(prefix)}`;
-    const items = await this.#store.list(this.#prefix + cleanPrefix, limit);
+    const startAfter = options.startAfter === undefined ? {} : { startAfter: this.#prefix + safeRelativePath(options.startAfter) };
+    const items = await this.#store.list(this.#prefix + cleanPrefix, limit, startAfter);
     return items.map((i) => ({ ...i, path: i.path.slice(this.#prefix.length) }));
   }
 

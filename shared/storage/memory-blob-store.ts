@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { BlobStore } from './blob-store.js';
+import type { BlobStore, ListOptions } from './blob-store.js';
 
 /** In-process {@link BlobStore} for unit tests. Not durable. */
 export class MemoryBlobStore implements BlobStore {
@@ -18,9 +18,10 @@ export class MemoryBlobStore implements BlobStore {
     return this.blobs.get(path)?.content;
   }
 
-  async list(prefix: string, limit = 1000) {
+  async list(prefix: string, limit = 1000, options: ListOptions = {}) {
+    const { startAfter } = options;
     return [...this.blobs.entries()]
-      .filter(([p]) => p.startsWith(prefix))
+      .filter(([p]) => p.startsWith(prefix) && (startAfter === undefined || p > startAfter))
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .slice(0, limit)
       .map(([path, b]) => ({ path, size: b.content.length, lastModified: b.lastModified }));

@@ -7,6 +7,7 @@ import { MemorySecretProvider } from '../../shared/auth/secret-provider.js';
 import { parseConfig, type AppConfig } from '../../shared/config.js';
 import { TokenBucketRateLimiter } from '../../shared/http/rate-limiter.js';
 import type { RunsApiDeps } from '../../shared/http/runs-api.js';
+import { MemoryBlobStore } from '../../shared/storage/memory-blob-store.js';
 import { StaticTenantDirectory } from '../../shared/tenancy/tenant-directory.js';
 import { TenantSchema, type Tenant } from '../../shared/tenancy/tenant.js';
 import type { WebhookDeps } from '../../shared/webhooks/webhook-handler.js';
@@ -124,11 +125,9 @@ export class FakeDurableClient {
   }
 
   /** Raw JSON as the SDK returns it for list queries (dates as strings). */
-  async getStatusBy(filter: { runtimeStatus?: string[]; createdTimeTo?: Date }): Promise<FakeInstance[]> {
-    return [...this.instances.values()]
-      .filter((i) => !filter.runtimeStatus || filter.runtimeStatus.includes(i.runtimeStatus))
-      .filter((i) => !filter.createdTimeTo || Date.parse(i.createdTime) <= filter.createdTimeTo.getTime())
-      .map((i) => structuredClone(i));
+  /** The runs list must read the tenant's run index, never scan the whole task hub. */
+  async getStatusBy(): Promise<never> {
+    throw new Error('getStatusBy called: the runs list must not scan every instance');
   }
 
   async raiseEvent(instanceId: string, eventName: string, eventData: unknown): Promise<void> {
@@ -192,6 +191,7 @@ export function frontDoorFixture(issuer: DevTokenIssuer, env: Record<string, str
     }),
     secrets,
     rateLimiter: new TokenBucketRateLimiter(clock.now),
+    runtime: { blobs: new MemoryBlobStore() },
   };
   return { clock, client: new FakeDurableClient(clock), deps, secrets, logs: [] };
 }

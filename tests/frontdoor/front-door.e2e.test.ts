@@ -81,8 +81,14 @@ describe('front doors through the devhost', () => {
     expect(unauthenticated.headers.get('content-type')).toBe('application/problem+json');
     expect(unauthenticated.headers.get('www-authenticate')).toContain('Bearer');
 
-    const list = await call('GET', '/tenants/contoso/runs', writer);
-    expect((list.body['items'] as { id: string }[]).map((r) => r.id)).toContain(started.body['id']);
+    // A run is listed (from the tenant's run index) once its orchestration has started.
+    const listed = async (): Promise<string[]> => ((await call('GET', '/tenants/contoso/runs', writer)).body['items'] as { id: string }[]).map((r) => r.id);
+    let ids = await listed();
+    for (let i = 0; i < 100 && !ids.includes(String(started.body['id'])); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      ids = await listed();
+    }
+    expect(ids).toContain(started.body['id']);
   });
 
   it('waits for an approval, resumes when approved through the API', async () => {

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { indexRun } from '../../shared/agent-runtime/run-index.js';
 import { runIdFor } from '../../shared/agent-runtime/start-run.js';
+import { TenantBlobSpace } from '../../shared/storage/blob-store.js';
 import type { AgentRunInput } from '../../shared/agent-runtime/run-types.js';
 import { createRunsApiHandlers } from '../../shared/http/runs-api.js';
 import { generateDevSigningKey, issueDevToken, startDevTokenIssuer, type DevTokenIssuer } from '../../devhost/dev-token-issuer.js';
@@ -305,13 +307,21 @@ describe('runs API: read and list', () => {
 
   it('pages through the tenant’s top-level runs only, newest first', async () => {
     const t0 = Date.parse('2026-01-01T00:00:00Z');
+    const contoso = new TenantBlobSpace(fx.deps.runtime.blobs, 'contoso');
+    const at = (ms: number) => new Date(ms).toISOString();
     for (let i = 0; i < 5; i++) {
       const id = `contoso--run${String(i).padStart(17, '0')}`;
-      fx.client.put({ instanceId: id, runtimeStatus: i === 4 ? 'Completed' : 'Running', input: storedInput('contoso', id), createdTime: new Date(t0 + i * 1000).toISOString() });
+      fx.client.put({ instanceId: id, runtimeStatus: i === 4 ? 'Completed' : 'Running', input: storedInput('contoso', id), createdTime: at(t0 + i * 1000) });
+      await indexRun(contoso, id, at(t0 + i * 1000)); // as the run's prepareRun activity does
     }
-    fx.client.put({ instanceId: 'contoso--run00000000000000004--call_1', input: storedInput('contoso', 'x', { depth: 1 }), createdTime: new Date(t0 + 9000).toISOString() });
-    fx.client.put({ instanceId: 'fabrikam--run00000000000000000', input: storedInput('fabrikam', 'x'), createdTime: new Date(t0 + 9000).toISOString() });
-    fx.client.put({ instanceId: 'contoso--run00000000000000004-tool', name: 'agentToolCall', input: { tool: {} }, createdTime: new Date(t0 + 9000).toISOString() });
+    // Index entries that must not show: a sub-agent run, a purged instance, another tenant's run id
+    // planted in contoso's space, and a fabrikam run in its own space.
+    fx.client.put({ instanceId: 'contoso--run00000000000000004--call_1', input: storedInput('contoso', 'x', { depth: 1 }), createdTime: at(t0 + 9000) });
+    await indexRun(contoso, 'contoso--run00000000000000004--call_1', at(t0 + 9000));
+    await indexRun(contoso, 'contoso--purged0000000000000', at(t0 + 8000));
+    fx.client.put({ instanceId: 'fabrikam--run00000000000000000', input: storedInput('fabrikam', 'x'), createdTime: at(t0 + 9000) });
+    await indexRun(contoso, 'fabrikam--run00000000000000000', at(t0 + 7000));
+    await indexRun(new TenantBlobSpace(fx.deps.runtime.blobs, 'fabrikam'), 'fabrikam--run00000000000000000', at(t0 + 9000));
 
     const bearer = await token({ roles: ['Runs.Read'] });
     const list = (query: Record<string, string>) =>
