@@ -67,10 +67,21 @@ export class AzureBlobStore implements BlobStore {
   async list(prefix: string, limit = 1000, options: ListOptions = {}) {
     await this.#ensure();
     const { startAfter } = options;
+    if (startAfter === undefined) return this.#listFrom(prefix, limit, undefined, false);
+    try {
+      // `startFrom` (a full blob name, inclusive) lets the service skip ahead.
+      return await this.#listFrom(prefix, limit, startAfter, true);
+    } catch (error) {
+      // A service version or account that refuses `startFrom`: list from the start instead.
+      if (statusOf(error) !== 400) throw error;
+      return this.#listFrom(prefix, limit, startAfter, false);
+    }
+  }
+
+  async #listFrom(prefix: string, limit: number, startAfter: string | undefined, useStartFrom: boolean) {
     const out: { path: string; size: number; lastModified: string }[] = [];
-    // `startFrom` (inclusive) lets the service skip ahead; the check below also covers a
-    // service or emulator that ignores it.
-    for await (const item of this.#container.listBlobsFlat({ prefix, ...(startAfter === undefined ? {} : { startFrom: startAfter }) })) {
+    for await (const item of this.#container.listBlobsFlat({ prefix, ...(useStartFrom && startAfter !== undefined ? { startFrom: startAfter } : {}) })) {
+      // Names up to `startAfter` are skipped here too, for a service or emulator that ignores `startFrom`.
       if (startAfter !== undefined && item.name <= startAfter) continue;
       out.push({ path: item.name, size: item.properties.contentLength ?? 0, lastModified: item.properties.lastModified.toISOString() });
       if (out.length >= limit) break;
