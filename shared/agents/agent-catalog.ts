@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { describeIssues, parseDocument } from '../config-document.js';
 import { NotFoundError, ValidationError, ProblemListError } from '../errors.js';
 import { AgentDefinitionSchema, snapshotOf, type AgentDefinition, type AgentSnapshot } from './agent-definition.js';
 
@@ -18,24 +18,9 @@ export class AgentCatalogError extends ProblemListError {
   }
 }
 
-function describeIssues(where: string, error: { issues: { path: PropertyKey[]; message: string }[] }): string[] {
-  return error.issues.map((i) => `${where}: ${i.path.map(String).join('.') || '(root)'}: ${i.message}`);
-}
-
-/** Parses YAML or JSON text into a validated definition. Throws {@link ValidationError}. */
+/** Parses YAML or JSON text into a validated definition. Throws {@link ValidationError} listing every problem. */
 export function parseAgentDefinition(text: string, where: string): AgentDefinition {
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (error) {
-    throw new ValidationError(`${where} is not valid YAML: ${(error as Error).message}`);
-  }
-  const parsed = AgentDefinitionSchema.safeParse(raw);
-  if (!parsed.success) {
-    const problems = describeIssues(where, parsed.error);
-    throw new ValidationError(`${where} is not a valid agent definition`, problems);
-  }
-  return parsed.data;
+  return parseDocument(text, where, AgentDefinitionSchema, (problems) => new ValidationError(`${where} is not a valid agent definition`, problems));
 }
 
 /** Deep-merges plain objects; arrays and scalars from `override` replace. */
@@ -108,7 +93,7 @@ export class AgentCatalog {
     if (!override) return snapshotOf(base, 'catalog');
     const merged = AgentDefinitionSchema.safeParse(merge(base, { ...override, id: base.id }));
     if (!merged.success) {
-      throw new ValidationError(`Tenant override of agent "${agentId}" is invalid`, describeIssues(`tenant ${tenantId}`, merged.error));
+      throw new ValidationError(`Tenant override of agent "${agentId}" is invalid`, describeIssues(`tenant ${tenantId}`, merged.error.issues));
     }
     return snapshotOf(merged.data, `tenant:${tenantId}`);
   }

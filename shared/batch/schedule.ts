@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { ProblemListError } from '../errors.js';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { BlobStore } from '../storage/blob-store.js';
-import { TenantIdSchema, describeIssues } from '../tenancy/tenant.js';
+import { TenantIdSchema } from '../tenancy/tenant.js';
+import { duplicateIdProblems, parseDocument } from '../config-document.js';
 import { InputMappingSchema } from '../webhooks/payload-mapping.js';
 import { parseCron } from './cron-slots.js';
 
@@ -61,22 +61,11 @@ export class ScheduleCatalogError extends ProblemListError {
 
 /** Parses a schedules document (YAML or JSON). Throws {@link ScheduleCatalogError} listing every problem. */
 export function parseSchedules(text: string, where: string): Schedule[] {
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (error) {
-    throw new ScheduleCatalogError([`${where}: not valid YAML: ${(error as Error).message}`]);
-  }
-  const parsed = SchedulesDocumentSchema.safeParse(raw);
-  if (!parsed.success) throw new ScheduleCatalogError(describeIssues(where, parsed.error.issues));
-  const seen = new Set<string>();
-  const problems: string[] = [];
-  for (const s of parsed.data.schedules) {
-    if (seen.has(s.id)) problems.push(`${where}: schedule "${s.id}" is defined twice`);
-    seen.add(s.id);
-  }
-  if (problems.length > 0) throw new ScheduleCatalogError(problems);
-  return parsed.data.schedules;
+  const fail = (problems: string[]) => new ScheduleCatalogError(problems);
+  const { schedules } = parseDocument(text, where, SchedulesDocumentSchema, fail);
+  const problems = duplicateIdProblems(schedules.map((s) => s.id), where, 'schedule');
+  if (problems.length > 0) throw fail(problems);
+  return schedules;
 }
 
 /** Where the scheduler reads schedules. Read on every firing, so edits apply without a restart. */

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { duplicateIdProblems, parseDocument } from '../config-document.js';
 import { ForbiddenError, NotFoundError } from '../errors.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import {
@@ -7,7 +7,6 @@ import {
   TenantCatalogDocumentSchema,
   TenantCatalogError,
   TenantSchema,
-  describeIssues,
   type Tenant,
 } from './tenant.js';
 
@@ -63,22 +62,11 @@ export class StaticTenantDirectory implements TenantDirectory {
 
 /** Parses a catalog document (YAML or JSON text). Throws {@link TenantCatalogError} listing every problem. */
 export function parseTenantCatalog(text: string, where: string): Tenant[] {
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (error) {
-    throw new TenantCatalogError([`${where}: not valid YAML: ${(error as Error).message}`]);
-  }
-  const parsed = TenantCatalogDocumentSchema.safeParse(raw);
-  if (!parsed.success) throw new TenantCatalogError(describeIssues(where, parsed.error.issues));
-  const seen = new Set<string>();
-  const problems: string[] = [];
-  for (const tenant of parsed.data.tenants) {
-    if (seen.has(tenant.id)) problems.push(`${where}: tenant "${tenant.id}" is defined twice`);
-    seen.add(tenant.id);
-  }
-  if (problems.length > 0) throw new TenantCatalogError(problems);
-  return parsed.data.tenants;
+  const fail = (problems: string[]) => new TenantCatalogError(problems);
+  const { tenants } = parseDocument(text, where, TenantCatalogDocumentSchema, fail);
+  const problems = duplicateIdProblems(tenants.map((t) => t.id), where, 'tenant');
+  if (problems.length > 0) throw fail(problems);
+  return tenants;
 }
 
 /**
@@ -151,16 +139,9 @@ export class BlobTenantDirectory implements TenantDirectory {
     const path = `${this.#options.prefix}${tenantId}.yaml`;
     const content = await this.#blobs.get(path);
     if (!content) return undefined;
-    let raw: unknown;
-    try {
-      raw = parseYaml(content.toString('utf8'));
-    } catch (error) {
-      throw new TenantCatalogError([`${path}: not valid YAML: ${(error as Error).message}`]);
-    }
-    const parsed = TenantSchema.safeParse(raw);
-    if (!parsed.success) throw new TenantCatalogError(describeIssues(path, parsed.error.issues));
-    if (parsed.data.id !== tenantId) throw new TenantCatalogError([`${path}: id "${parsed.data.id}" does not match the blob name`]);
-    return parsed.data;
+    const tenant = parseDocument(content.toString('utf8'), path, TenantSchema, (problems) => new TenantCatalogError(problems));
+    if (tenant.id !== tenantId) throw new TenantCatalogError([`${path}: id "${tenant.id}" does not match the blob name`]);
+    return tenant;
   }
 }
 

@@ -100,8 +100,3 @@ export class TenantCatalogError extends ProblemListError {
     super('tenant_catalog_invalid', 'Invalid tenant catalog', problems);
   }
 }
-
-/** `path: message` lines for zod issues, prefixed with where they came from. */
-export function describeIssues(where: string, issues: readonly { path: readonly PropertyKey[]; message: string }[]): string[] {
-  return issues.map((i) => `${where}: ${i.path.map(String).join('.') || '(root)'}: ${i.message}`);
-}
