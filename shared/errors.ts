@@ -18,18 +18,21 @@ export class AppError extends Error implements AppErrorShape {
   readonly retryable: boolean;
   /** Extra problem+json members safe to show the caller. */
   readonly extensions: Readonly<Record<string, unknown>>;
+  /** Response headers the HTTP edge adds (`WWW-Authenticate`, `Retry-After`). */
+  readonly headers: Readonly<Record<string, string>>;
 
   constructor(
     code: string,
     status: number,
     message: string,
-    options: { retryable?: boolean; cause?: unknown; extensions?: Record<string, unknown> } = {},
+    options: { retryable?: boolean; cause?: unknown; extensions?: Record<string, unknown>; headers?: Readonly<Record<string, string>> } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.status = status;
     this.retryable = options.retryable ?? (status === 429 || status >= 500);
     this.extensions = options.extensions ?? {};
+    this.headers = options.headers ?? {};
   }
 }
 

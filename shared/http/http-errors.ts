@@ -2,9 +2,9 @@ import { AppError } from '../errors.js';
 
 /**
  * Errors the HTTP front door raises. Each keeps the project's error shape (literal `name`,
- * stable `code`, `status`, `retryable`) and may carry `headers` the one problem+json mapper
- * (`errorToProblem`) copies onto the response: `WWW-Authenticate` on 401/403, `Retry-After`
- * on 429. Match on `name`/`code`, never `instanceof`.
+ * stable `code`, `status`, `retryable`) and may set {@link AppError}'s `headers`, which the one
+ * problem+json mapper (`errorToProblem`) copies onto the response: `WWW-Authenticate` on
+ * 401/403, `Retry-After` on 429 and 503. Match on `name`/`code`, never `instanceof`.
  */
 
 /** Response headers an error asks the mapper to add. */
@@ -26,20 +26,16 @@ export function bearerChallenge(error?: 'invalid_token' | 'insufficient_scope' |
 /** 401: the caller is not authenticated (no, bad or stale credentials). */
 export class UnauthorizedError extends AppError {
   override readonly name = 'UnauthorizedError';
-  readonly headers: ErrorHeaders;
   constructor(code: string, message: string, headers: ErrorHeaders = {}) {
-    super(code, 401, message);
-    this.headers = headers;
+    super(code, 401, message, { headers });
   }
 }
 
 /** 403 raised by token checks; carries an `insufficient_scope` challenge when a permission is missing. */
 export class AccessDeniedError extends AppError {
   override readonly name = 'AccessDeniedError';
-  readonly headers: ErrorHeaders;
   constructor(code: string, message: string, headers: ErrorHeaders = {}) {
-    super(code, 403, message);
-    this.headers = headers;
+    super(code, 403, message, { headers });
   }
 }
 
@@ -70,12 +66,11 @@ export class UnsupportedMediaTypeError extends AppError {
 /** 429: the tenant's request budget for this instance is spent; retry after `retryAfterSeconds`. */
 export class RateLimitedError extends AppError {
   override readonly name = 'RateLimitedError';
-  readonly headers: ErrorHeaders;
   constructor(retryAfterSeconds: number) {
     super('rate_limited', 429, `Too many requests for this tenant. Retry after ${retryAfterSeconds} s.`, {
       extensions: { retryAfterSeconds },
+      headers: { 'retry-after': String(retryAfterSeconds) },
     });
-    this.headers = { 'retry-after': String(retryAfterSeconds) };
   }
 }
 
@@ -85,10 +80,8 @@ export class RateLimitedError extends AppError {
  */
 export class ServiceUnavailableError extends AppError {
   override readonly name = 'ServiceUnavailableError';
-  readonly headers: ErrorHeaders;
   constructor(code: string, message: string, retryAfterSeconds: number, cause?: unknown) {
-    super(code, 503, message, { retryable: true, cause, extensions: { retryAfterSeconds } });
-    this.headers = { 'retry-after': String(retryAfterSeconds) };
+    super(code, 503, message, { retryable: true, cause, extensions: { retryAfterSeconds }, headers: { 'retry-after': String(retryAfterSeconds) } });
   }
 }
 
