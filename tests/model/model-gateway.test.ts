@@ -9,6 +9,7 @@ import {
   type ScriptedTurn,
 } from '../../shared/model/scripted-model-client.js';
 import { createFakeClock, type FakeClock } from './fake-clock.js';
+import { rejection } from '../helpers/rejection.js';
 
 const request: Omit<ChatRequest, 'deployment'> = {
   messages: [
@@ -41,15 +42,6 @@ function setup(
     ...overrides,
   });
   return { gateway, clock, clients };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('model gateway', () => {

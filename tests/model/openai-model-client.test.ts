@@ -3,6 +3,7 @@ import { startOfflineModel, type OfflineModel } from '../../devhost/offline-mode
 import type { ChatRequest, ChatTool } from '../../shared/model/model-client.js';
 import { createModelGateway, systemClock } from '../../shared/model/model-gateway.js';
 import { createOpenAIModelClient, parseRetryAfterMs } from '../../shared/model/openai-model-client.js';
+import { rejection } from '../helpers/rejection.js';
 
 const tools: ChatTool[] = [
   {
@@ -21,15 +22,6 @@ const ask = (content: string, extra: Partial<ChatRequest> = {}): ChatRequest => 
   ],
   ...extra,
 });
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('openai model client against the offline model', () => {
   let offline: OfflineModel;

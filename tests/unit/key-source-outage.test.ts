@@ -8,6 +8,7 @@ import { issueDevToken, loadOrCreateDevSigningKey } from '../../devhost/dev-toke
 import { createEntraTokenVerifier, remoteSigningKeys } from '../../shared/auth/entra-token-verifier.js';
 import { createBotTokenVerifier } from '../../shared/bot/bot-token-verifier.js';
 import { errorToProblem } from '../../shared/http/problem.js';
+import { rejection } from '../helpers/rejection.js';
 
 /**
  * When the identity provider's signing keys cannot be fetched, a request is answered 503 with
@@ -27,14 +28,8 @@ async function deadUrl(path: string): Promise<string> {
   return `http://127.0.0.1:${port}${path}`;
 }
 
-async function caught(promise: Promise<unknown>): Promise<{ name?: string; code?: string; status?: number; retryable?: boolean }> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as { name?: string; code?: string; status?: number; retryable?: boolean };
-  }
-  throw new Error('expected a rejection');
-}
+type ErrorFields = { name?: string; code?: string; status?: number; retryable?: boolean };
+const caught = async (promise: Promise<unknown>): Promise<ErrorFields> => (await rejection(promise)) as ErrorFields;
 
 describe('signing keys out of reach', () => {
   it('Entra tokens: 503 identity_keys_unavailable with Retry-After in the problem answer', async () => {
