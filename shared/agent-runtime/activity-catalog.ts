@@ -62,6 +62,11 @@ export interface RunToolInput {
   agent: AgentRef;
   correlationId: string;
   call: ToolCallRequest;
+  /**
+   * The timeout the orchestrator races this call against; the activity aborts the tool then too,
+   * so a call given up on does not run on. Default: the agent's `limits.toolTimeoutMs`.
+   */
+  timeoutMs?: number;
 }
 
 /** Input of the `agentToolCall` sub-orchestration: one tool call and its retry policy. */

@@ -175,13 +175,10 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
       if (args === undefined) {
         result = { ok: false, error: { code: 'invalid_arguments', message: `arguments for ${call.name} are not valid JSON` } };
       } else {
-        // The same deadline the orchestrator races this call against: a call it has given up on
-        // stops here too, instead of running on (and keeping the instance open) until the
-        // agent-wide limit.
-        const ref = run.agent.definition.tools.find((t) => 'tool' in t && t.tool === call.name);
-        const timeoutMs = (ref && 'tool' in ref ? ref.timeoutMs : undefined) ?? run.agent.definition.limits.toolTimeoutMs;
+        // The timeout the orchestrator races this call against: a call it has given up on stops
+        // here too, instead of running on (and keeping the instance open).
         const controller = new AbortController();
-        const timer = setTimeout(() => controller.abort(), timeoutMs);
+        const timer = setTimeout(() => controller.abort(), input.timeoutMs ?? run.agent.definition.limits.toolTimeoutMs);
         try {
           result = await tool.invoke(args, {
             tenantId: input.tenantId,

@@ -1,7 +1,7 @@
 import * as df from 'durable-functions';
 import type { OrchestrationContext, Task, TimerTask } from 'durable-functions';
 import type { AgentSnapshot, ToolRef } from '../agents/agent-definition.js';
-import { Activities, Orchestrators, type AgentRef, type CallModelOutput, type ToolCallInput } from '../agent-runtime/activity-catalog.js';
+import { Activities, Orchestrators, type AgentRef, type CallModelOutput, type RunToolInput, type ToolCallInput } from '../agent-runtime/activity-catalog.js';
 import {
   addUsage,
   RUN_EVENTS,
@@ -167,7 +167,7 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
      * sub-orchestration (the remaining attempts after a failed first one), or a sub-agent.
      * Tool calls carry the deadline of their first attempt; sub-agents have their own limits.
      */
-    type InFlight = { call: ToolCallRequest; work: Task; kind: 'first' | 'retry' | 'agent'; deadline: number; attemptsLeft: number };
+    type InFlight = { call: ToolCallRequest; work: Task; kind: 'first' | 'retry' | 'agent'; deadline: number; timeoutMs: number; attemptsLeft: number };
     let inFlight: InFlight[] = [];
     for (const call of runnable) {
       const ref = findToolRef(agent, call.name) as ToolRef;
@@ -204,11 +204,12 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
           } satisfies AgentRunInput,
           childRunId,
         );
-        inFlight.push({ call, work, kind: 'agent', deadline: Number.POSITIVE_INFINITY, attemptsLeft: 0 });
+        inFlight.push({ call, work, kind: 'agent', deadline: Number.POSITIVE_INFINITY, timeoutMs: 0, attemptsLeft: 0 });
       } else {
-        const deadline = context.df.currentUtcDateTime.getTime() + (ref.timeoutMs ?? limits.toolTimeoutMs);
-        const work = context.df.callActivity(Activities.runTool.name, { ...base, agent: agentRef, call });
-        inFlight.push({ call, work, kind: 'first', deadline, attemptsLeft: (ref.maxAttempts ?? limits.toolMaxAttempts) - 1 });
+        const timeoutMs = ref.timeoutMs ?? limits.toolTimeoutMs;
+        const deadline = context.df.currentUtcDateTime.getTime() + timeoutMs;
+        const work = context.df.callActivity(Activities.runTool.name, { ...base, agent: agentRef, call, timeoutMs } satisfies RunToolInput);
+        inFlight.push({ call, work, kind: 'first', deadline, timeoutMs, attemptsLeft: (ref.maxAttempts ?? limits.toolMaxAttempts) - 1 });
       }
     }
 
@@ -231,15 +232,15 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
           else groups.set(f.deadline, [f]);
         }
       }
-      const timers = new Map<number, TimerTask>();
+      const timers: TimerTask[] = [];
       for (const [deadline, group] of groups) {
         const timer = context.df.createTimer(new Date(deadline));
-        timers.set(deadline, timer);
+        timers.push(timer);
         units.push(context.df.Task.any([context.df.Task.all(group.map((f) => context.df.Task.any([f.work]))), timer]));
       }
       const winner = yield context.df.Task.any([context.df.Task.all(units), cancel]);
       // Cancel the timers that lost so the instance can finish.
-      for (const timer of timers.values()) if (!timer.isCompleted) timer.cancel();
+      for (const timer of timers) if (!timer.isCompleted) timer.cancel();
       if (winner === cancel) return 'canceled';
 
       const now = context.df.currentUtcDateTime.getTime();
@@ -257,7 +258,7 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
             }
             const work = context.df.callSubOrchestrator(
               Orchestrators.agentToolCall.name,
-              { tool: { ...base, agent: agentRef, call }, maxAttempts: f.attemptsLeft, retryIntervalMs: limits.toolRetryIntervalMs } satisfies ToolCallInput,
+              { tool: { ...base, agent: agentRef, call, timeoutMs: f.timeoutMs }, maxAttempts: f.attemptsLeft, retryIntervalMs: limits.toolRetryIntervalMs } satisfies ToolCallInput,
               `${input.runId}~${turn}~${call.id}`.slice(0, 256),
             );
             next.push({ ...f, work, kind: 'retry', attemptsLeft: 0 });
