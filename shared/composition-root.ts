@@ -107,6 +107,7 @@ export function createDeps(config: AppConfig, overrides: DepsOverrides = {}): De
     circuit: { failureThreshold: config.modelGateway.failureThreshold, cooldownMs: config.modelGateway.cooldownMs },
     maxAttemptsPerDeployment: config.modelGateway.maxAttemptsPerDeployment,
     retryAfterCapMs: config.modelGateway.retryAfterCapMs,
+    maxConcurrentCalls: config.modelGateway.maxConcurrentCalls,
   });
   const events = overrides.events ?? (config.runEventsFile ? new JsonLinesRunEventSink(config.runEventsFile) : new NullRunEventSink());
   const tools = new Map((overrides.tools ?? builtInTools).map((t) => [t.name, t]));

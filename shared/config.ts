@@ -61,6 +61,12 @@ const ConfigSchema = z
     MODEL_CIRCUIT_COOLDOWN_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
     MODEL_MAX_ATTEMPTS_PER_DEPLOYMENT: z.coerce.number().int().min(1).max(5).default(2),
     MODEL_RETRY_AFTER_CAP_MS: z.coerce.number().int().min(0).max(60_000).default(5_000),
+    /**
+     * Model calls one instance has in flight at once. Keep it below host.json's
+     * `maxConcurrentActivityFunctions` (8): calls over it are refused and the run waits on a durable
+     * timer, so hung model calls never hold every activity slot.
+     */
+    MODEL_MAX_CONCURRENT_CALLS: z.coerce.number().int().min(1).max(1_000).default(4),
     /** Local run-event log (JSON lines); empty disables it. */
     RUN_EVENTS_FILE: z.string().optional(),
     /** Hosts `http_request` may reach (exact or `*.suffix`), until tenants carry their own. */
@@ -198,7 +204,7 @@ export interface AppConfig {
   managedIdentityClientId: string | undefined;
   blob: BlobConnectionConfig;
   model: ModelConfig;
-  modelGateway: { failureThreshold: number; cooldownMs: number; maxAttemptsPerDeployment: number; retryAfterCapMs: number };
+  modelGateway: { failureThreshold: number; cooldownMs: number; maxAttemptsPerDeployment: number; retryAfterCapMs: number; maxConcurrentCalls: number };
   runEventsFile: string | undefined;
   egressAllowList: string[];
   tenancy: { mode: 'multi' } | { mode: 'single'; tenantId: string };
@@ -278,6 +284,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       cooldownMs: c.MODEL_CIRCUIT_COOLDOWN_MS,
       maxAttemptsPerDeployment: c.MODEL_MAX_ATTEMPTS_PER_DEPLOYMENT,
       retryAfterCapMs: c.MODEL_RETRY_AFTER_CAP_MS,
+      maxConcurrentCalls: c.MODEL_MAX_CONCURRENT_CALLS,
     },
     runEventsFile: c.RUN_EVENTS_FILE === undefined ? (local ? '.devhost/run-events.jsonl' : undefined) : c.RUN_EVENTS_FILE || undefined,
     egressAllowList: c.TOOL_EGRESS_ALLOW_LIST,

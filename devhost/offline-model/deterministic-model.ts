@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 /**
  * The offline model's default behaviour: plain, deterministic rules over the request. It is not
@@ -165,10 +165,47 @@ export function argumentsFromSchema(parameters: Record<string, unknown>, message
   return objectFor(parameters, message, 0);
 }
 
-/** A stable call id from the conversation position, so the same request always gets the same ids. */
-function callId(messageCount: number, userMessage: string, toolName: string, index: number): string {
+/** Makes a tool-call id; gets the conversation position, the user's message, the tool and its index in the turn. */
+export type ToolCallIdSource = (messageCount: number, userMessage: string, toolName: string, index: number) => string;
+
+/** A stable call id from the conversation position, so the same request always gets the same ids (`stable` mode). */
+export const stableToolCallId: ToolCallIdSource = (messageCount, userMessage, toolName, index) => {
   const digest = createHash('sha256').update(JSON.stringify([messageCount, userMessage, toolName, index])).digest('hex');
   return `call_${digest.slice(0, 24)}`;
+};
+
+/** A new random id per call, as the real service gives (`fresh` mode, the default). */
+export const freshToolCallId: ToolCallIdSource = () => `call_${randomBytes(12).toString('hex')}`;
+
+/**
+ * Checks tool messages the way Azure OpenAI does; returns the service's complaint, or undefined.
+ * Every `tool` message must answer a call of the assistant message right before its block of
+ * tool messages, and every call of an assistant message must be answered before anything else.
+ */
+export function toolMessageProblem(messages: readonly OfflineMessage[]): string | undefined {
+  let open: Set<string> | undefined;
+  let answered = new Set<string>();
+  const unanswered = (): string | undefined => {
+    if (open === undefined) return undefined;
+    const missing = [...open].filter((id) => !answered.has(id));
+    return missing.length === 0
+      ? undefined
+      : `An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: ${missing.join(', ')}`;
+  };
+  for (const m of messages) {
+    if (m.role === 'tool') {
+      if (open === undefined || m.toolCallId === undefined || !open.has(m.toolCallId)) {
+        return `Invalid parameter: messages with role 'tool' must be a response to a preceding message with 'tool_calls' (tool_call_id ${m.toolCallId ?? '(none)'} does not respond to one).`;
+      }
+      answered.add(m.toolCallId);
+      continue;
+    }
+    const problem = unanswered();
+    if (problem) return problem;
+    open = m.role === 'assistant' && (m.toolCalls?.length ?? 0) > 0 ? new Set(m.toolCalls?.map((c) => c.id)) : undefined;
+    answered = new Set();
+  }
+  return unanswered();
 }
 
 function oneLine(text: string, maxChars: number): string {
@@ -182,7 +219,7 @@ function oneLine(text: string, maxChars: number): string {
  * - otherwise, with tools offered → call the best-matching tools (at most 3);
  * - no tool offered or none matching → a direct text answer.
  */
-export function deterministicReply(messages: readonly OfflineMessage[], tools: readonly OfflineToolSpec[]): OfflineReply {
+export function deterministicReply(messages: readonly OfflineMessage[], tools: readonly OfflineToolSpec[], toolCallId: ToolCallIdSource = stableToolCallId): OfflineReply {
   let lastUserIndex = -1;
   messages.forEach((m, i) => {
     if (m.role === 'user') lastUserIndex = i;
@@ -206,7 +243,7 @@ export function deterministicReply(messages: readonly OfflineMessage[], tools: r
     return {
       kind: 'tool_calls',
       toolCalls: chosen.map((tool, index) => ({
-        id: callId(messages.length, userMessage, tool.name, index),
+        id: toolCallId(messages.length, userMessage, tool.name, index),
         name: tool.name,
         arguments: JSON.stringify(argumentsFromSchema(tool.parameters, userMessage)),
       })),

@@ -5,6 +5,9 @@ import { z } from 'zod';
 import {
   deterministicReply,
   estimateTokens,
+  freshToolCallId,
+  stableToolCallId,
+  toolMessageProblem,
   type OfflineMessage,
   type OfflineToolCall,
   type OfflineToolSpec,
@@ -191,6 +194,13 @@ export interface OfflineModel {
 export interface OfflineModelOptions {
   /** 0 (default): an ephemeral port. */
   port?: number;
+  /**
+   * Tool-call ids of answers that do not name their own: `fresh` (default) — a new random id
+   * every answer, as Azure OpenAI gives, so a step that is run twice gets different ids;
+   * `stable` — derived from the conversation position (deterministic) or `call_<seq>_<n>`
+   * (scripted), for tests that need reproducible ids.
+   */
+  toolCallIds?: 'fresh' | 'stable';
 }
 
 class BadRequest extends Error {
@@ -332,6 +342,7 @@ const AZURE_PATH = /^\/openai\/deployments\/([^/]+)\/chat\/completions\/?$/;
 
 /** Starts the offline model on 127.0.0.1. */
 export async function startOfflineModel(options: OfflineModelOptions = {}): Promise<OfflineModel> {
+  const freshIds = (options.toolCallIds ?? 'fresh') === 'fresh';
   let scripted = false;
   let turns: ParsedTurn[] = [];
   let faults: { fault: ParsedFault; remaining: number | undefined }[] = [];
@@ -438,6 +449,12 @@ export async function startOfflineModel(options: OfflineModelOptions = {}): Prom
         answer(400, 'invalid');
         return sendError(res, 400, 'the offline model does not stream; send stream: false');
       }
+      // As strict as Azure OpenAI: a tool message that answers no preceding call is a 400.
+      const toolProblem = toolMessageProblem(toOfflineMessages(parsed.data));
+      if (toolProblem !== undefined) {
+        answer(400, 'invalid');
+        return sendError(res, 400, toolProblem, { code: 'invalid_request_error' });
+      }
 
       const { latencyMs: faultLatencyMs, error: fault } = takeFaults(deployment);
       const turn = fault === undefined && scripted ? takeTurn(deployment) : undefined;
@@ -480,7 +497,7 @@ export async function startOfflineModel(options: OfflineModelOptions = {}): Prom
             : {
                 content: turn.content ?? null,
                 toolCalls: turn.toolCalls.map((c, i) => ({
-                  id: c.id ?? `call_${seq}_${i + 1}`,
+                  id: c.id ?? (freshIds ? freshToolCallId(0, '', c.name, i) : `call_${seq}_${i + 1}`),
                   name: c.name,
                   arguments: typeof c.arguments === 'string' ? c.arguments : JSON.stringify(c.arguments),
                 })),
@@ -499,7 +516,7 @@ export async function startOfflineModel(options: OfflineModelOptions = {}): Prom
         );
       }
 
-      const reply = deterministicReply(toOfflineMessages(parsed.data), toOfflineTools(parsed.data));
+      const reply = deterministicReply(toOfflineMessages(parsed.data), toOfflineTools(parsed.data), freshIds ? freshToolCallId : stableToolCallId);
       answer(200, 'deterministic');
       const message = reply.kind === 'text' ? { content: reply.content, toolCalls: [] } : { content: null, toolCalls: reply.toolCalls };
       return sendJson(res, 200, completionBody(message, { model: 'offline-model', seq, prompt }));

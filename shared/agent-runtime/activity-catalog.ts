@@ -54,6 +54,13 @@ export interface CallModelOutput {
    * Durable retry policy does not repeat it. Retryable failures are thrown.
    */
   failure?: { code: string; message: string };
+  /**
+   * The model could not be reached now (429, 5xx, timeouts on every deployment, open circuits,
+   * this instance at its model-call cap) and nothing was recorded: the gateway's advice, as data,
+   * so the orchestrator waits on a durable timer (`afterMs` at least) and calls again with the
+   * same input, instead of burning Durable retries inside the outage.
+   */
+  retry?: { afterMs: number; code: string; message: string };
 }
 
 export interface RunToolInput {
@@ -87,16 +94,24 @@ export interface RunEventInput {
   tenantId: string;
   runId: string;
   correlationId: string;
-  type: 'run.started' | 'run.completed' | 'run.failed' | 'approval.requested' | 'approval.decided';
+  type: 'run.started' | 'run.completed' | 'run.failed' | 'approval.requested' | 'approval.decided' | 'approval.timed_out' | 'model.waiting';
   data: Record<string, unknown>;
 }
 
 export const Activities = {
   /** Stores the agent snapshot with the run (idempotent) and emits run.started. */
   prepareRun: activity<PrepareRunInput, { agent: AgentRef }>('agentPrepareRun'),
-  /** One model call: appends new messages to the conversation, calls the gateway. */
+  /**
+   * One model call: appends new messages to the conversation, calls the gateway, records the
+   * answer (first write wins). Safe to run twice: a re-run finds the stored answer and returns
+   * it without calling the model again, so the run acts on what the conversation shows.
+   */
   callModel: activity<CallModelInput, CallModelOutput>('agentCallModel'),
-  /** One tool call, validated against the tool's schema. */
+  /**
+   * One tool call, validated against the tool's schema. Safe to run twice: the outcome is stored
+   * per call id (first write wins) and a re-run returns the stored outcome without invoking the
+   * tool again; a run cut off mid-call invokes it again with the same idempotency key.
+   */
   runTool: activity<RunToolInput, ToolOutcome>('agentRunTool'),
   /** Appends one run event (audit/telemetry feed). */
   recordRunEvent: activity<RunEventInput, void>('agentRecordRunEvent'),

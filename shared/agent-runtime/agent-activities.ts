@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { AgentSnapshot } from '../agents/agent-definition.js';
 import { renderPrompt } from '../agents/agent-definition.js';
 import type { ChatMessage, ChatTool } from '../model/model-client.js';
@@ -5,7 +6,7 @@ import type { ModelGateway } from '../model/model-gateway.js';
 import { TenantBlobSpace, type BlobStore } from '../storage/blob-store.js';
 import type { Tool, ToolResult } from '../tools/tool.js';
 import type { CallModelInput, CallModelOutput, PrepareRunInput, RunEventInput, RunToolInput, AgentRef } from './activity-catalog.js';
-import { ConversationStore } from './conversation-store.js';
+import { ConversationStore, type StoredAnswer } from './conversation-store.js';
 import { indexRun } from './run-index.js';
 import { readPayload, toPayloadRef } from './payloads.js';
 import type { RunEvent, RunEventSink } from './run-events.js';
@@ -100,6 +101,7 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
     const definition = run.agent.definition;
     const inlineMax = definition.limits.inlinePayloadMaxBytes;
     const conversation = new ConversationStore(space, input.runId);
+    const nothing = { usage: { inputTokens: 0, outputTokens: 0, modelCalls: 0 }, toolCalls: [], deployment: '', fallbackTaken: false };
 
     const fresh: ChatMessage[] = [];
     if (input.userInput) fresh.push({ role: 'user', content: await readPayload(space, input.userInput) });
@@ -107,43 +109,81 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
       fresh.push({ role: 'tool', toolCallId: outcome.callId, content: await readPayload(space, outcome.content) });
     }
     const count = await conversation.append(input.messageCount, fresh);
-    const history = await conversation.read(count);
-    const system = renderPrompt(definition.systemPrompt, { ...definition.variables, ...run.variables });
 
-    let result: Awaited<ReturnType<ModelGateway['call']>>;
-    try {
-      result = await deps.gateway.call(
-        {
-          messages: [{ role: 'system', content: system }, ...history],
-          tools: toolsForModel(run, deps.tools),
-          ...(definition.model.temperature === undefined ? {} : { temperature: definition.model.temperature }),
-          ...(definition.model.maxOutputTokens === undefined ? {} : { maxOutputTokens: definition.model.maxOutputTokens }),
-        },
-        { deployments: (input.deployments ?? definition.model.deployments).map((name) => ({ name })), timeoutMs: definition.model.timeoutMs },
-      );
-    } catch (error) {
-      const e = error as { code?: unknown; message?: unknown; retryable?: unknown };
-      if (e?.retryable === false && typeof e.code === 'string') {
-        return { messageCount: count, usage: { inputTokens: 0, outputTokens: 0, modelCalls: 1 }, toolCalls: [], deployment: '', fallbackTaken: false, failure: { code: e.code, message: String(e.message) } };
+    // One truth per step: an earlier run of this step (a crash after the write, a timeout, a
+    // Durable retry) may have stored its answer already. Act on that one; the model is not asked
+    // again (it would answer differently, with new tool-call ids).
+    let answer: StoredAnswer | undefined = await conversation.answerAt(count);
+    if (answer === undefined) {
+      let history: ChatMessage[];
+      try {
+        history = await conversation.read(count);
+      } catch (error) {
+        if ((error as { name?: unknown }).name !== 'ConversationLostError') throw error;
+        return { messageCount: count, ...nothing, failure: { code: 'conversation_lost', message: (error as Error).message } };
       }
-      throw error;
+      const system = renderPrompt(definition.systemPrompt, { ...definition.variables, ...run.variables });
+      let result: Awaited<ReturnType<ModelGateway['call']>>;
+      try {
+        result = await deps.gateway.call(
+          {
+            messages: [{ role: 'system', content: system }, ...history],
+            tools: toolsForModel(run, deps.tools),
+            ...(definition.model.temperature === undefined ? {} : { temperature: definition.model.temperature }),
+            ...(definition.model.maxOutputTokens === undefined ? {} : { maxOutputTokens: definition.model.maxOutputTokens }),
+          },
+          { deployments: (input.deployments ?? definition.model.deployments).map((name) => ({ name })), timeoutMs: definition.model.timeoutMs },
+        );
+      } catch (error) {
+        const e = error as { name?: unknown; code?: unknown; message?: unknown; retryable?: unknown; retryAfterMs?: unknown };
+        if (e?.retryable === false && typeof e.code === 'string') {
+          return { messageCount: count, ...nothing, usage: { ...nothing.usage, modelCalls: 1 }, failure: { code: e.code, message: String(e.message) } };
+        }
+        if (e?.name === 'ModelCallError' && e.retryable === true && typeof e.code === 'string') {
+          // The gateway's advice reaches the orchestrator as data: it waits on a durable timer.
+          const afterMs = typeof e.retryAfterMs === 'number' ? e.retryAfterMs : 0;
+          return { messageCount: count, ...nothing, retry: { afterMs, code: e.code, message: String(e.message) } };
+        }
+        throw error;
+      }
+      const message = result.response.message;
+      answer = await conversation.recordAnswer(count, {
+        message: { role: 'assistant', content: message.content, ...(message.toolCalls.length ? { toolCalls: message.toolCalls } : {}) },
+        step: {
+          inputTokens: result.usage.inputTokens,
+          outputTokens: result.usage.outputTokens,
+          deployment: result.usage.deployment,
+          fallbackTaken: result.usage.fallbackTaken,
+          finishReason: result.response.finishReason,
+          model: result.usage.model,
+        },
+      });
     }
-    const message = result.response.message;
-    const assistant: ChatMessage = { role: 'assistant', content: message.content, ...(message.toolCalls.length ? { toolCalls: message.toolCalls } : {}) };
-    const messageCount = await conversation.append(count, [assistant]);
+
+    const { message, step } = answer;
+    const toolCallsOf = message.toolCalls ?? [];
     await emit({
       eventId: `${input.runId}:model.called:${input.turn}`,
       type: 'model.called',
       tenantId: input.tenantId,
       runId: input.runId,
       correlationId: input.correlationId,
-      data: { turn: input.turn, ...result.usage, finishReason: result.response.finishReason, toolCalls: message.toolCalls.map((c) => c.name) },
+      data: {
+        turn: input.turn,
+        deployment: step.deployment,
+        model: step.model,
+        inputTokens: step.inputTokens,
+        outputTokens: step.outputTokens,
+        fallbackTaken: step.fallbackTaken,
+        finishReason: step.finishReason,
+        toolCalls: toolCallsOf.map((c) => c.name),
+      },
     });
-    const usage = { inputTokens: result.usage.inputTokens, outputTokens: result.usage.outputTokens, modelCalls: 1 };
-    const base = { messageCount, usage, deployment: result.usage.deployment, fallbackTaken: result.usage.fallbackTaken };
-    if (message.toolCalls.length > 0) {
+    const usage = { inputTokens: step.inputTokens, outputTokens: step.outputTokens, modelCalls: 1 };
+    const base = { messageCount: count + 1, usage, deployment: step.deployment, fallbackTaken: step.fallbackTaken };
+    if (toolCallsOf.length > 0) {
       const toolCalls = await Promise.all(
-        message.toolCalls.map(async (c) => ({
+        toolCallsOf.map(async (c) => ({
           id: c.id,
           name: c.name,
           arguments: await toPayloadRef(space, `runs/${input.runId}/payloads/${c.id}-arguments.json`, c.arguments, inlineMax),
@@ -151,14 +191,21 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
       );
       return { ...base, toolCalls };
     }
-    const answer = await toPayloadRef(space, `runs/${input.runId}/answer-${input.turn}.txt`, message.content ?? '', inlineMax);
-    return { ...base, toolCalls: [], answer };
+    const text = typeof message.content === 'string' ? message.content : '';
+    const answerRef = await toPayloadRef(space, `runs/${input.runId}/answer-${input.turn}.txt`, text, inlineMax);
+    return { ...base, toolCalls: [], answer: answerRef };
   }
 
   async function runTool(input: RunToolInput): Promise<ToolOutcome> {
     const space = new TenantBlobSpace(deps.blobs, input.tenantId);
     const run = await loadRun(space, input.runId, input.agent);
     const { call } = input;
+    // One truth per step: a re-run after the outcome was stored returns that outcome and does not
+    // invoke the tool again (its side effect already happened once).
+    const outcomePath = `runs/${input.runId}/tools/${call.id}.json`;
+    const stored = await space.get(outcomePath);
+    if (stored) return JSON.parse(stored.toString('utf8')) as ToolOutcome;
+
     const started = deps.nowMs();
     const tool = deps.tools.get(call.name);
     let result: ToolResult;
@@ -197,16 +244,22 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
       }
     }
     const content = JSON.stringify(result.ok ? result.output : { error: result.error.code, message: result.error.message });
-    const ref = await toPayloadRef(space, `runs/${input.runId}/payloads/${call.id}-result.json`, content, run.agent.definition.limits.inlinePayloadMaxBytes);
+    // A large result goes to a blob of its own per attempt, so the outcome record below (first
+    // write wins) never points at another attempt's content.
+    const resultPath = `runs/${input.runId}/payloads/${call.id}-result-${randomUUID()}.json`;
+    const ref = await toPayloadRef(space, resultPath, content, run.agent.definition.limits.inlinePayloadMaxBytes);
+    const mine: ToolOutcome = { callId: call.id, name: call.name, status: result.ok ? 'ok' : 'error', content: ref };
+    const written = await space.put(outcomePath, JSON.stringify(mine), { contentType: 'application/json', ifNoneMatch: true });
+    const outcome = written.created ? mine : (JSON.parse(((await space.get(outcomePath)) as Buffer).toString('utf8')) as ToolOutcome);
     await emit({
       eventId: `${input.runId}:tool.executed:${call.id}`,
       type: 'tool.executed',
       tenantId: input.tenantId,
       runId: input.runId,
       correlationId: input.correlationId,
-      data: { callId: call.id, tool: call.name, ok: result.ok, ...(result.ok ? {} : { error: result.error.code }), durationMs: deps.nowMs() - started, bytes: Buffer.byteLength(content) },
+      data: { callId: call.id, tool: call.name, ok: outcome.status === 'ok', ...(result.ok ? {} : { error: result.error.code }), durationMs: deps.nowMs() - started, bytes: Buffer.byteLength(content) },
     });
-    return { callId: call.id, name: call.name, status: result.ok ? 'ok' : 'error', content: ref };
+    return outcome;
   }
 
   async function recordRunEvent(input: RunEventInput): Promise<void> {

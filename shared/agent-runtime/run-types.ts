@@ -43,7 +43,8 @@ export interface ToolCallRequest {
 export interface ToolOutcome {
   callId: string;
   name: string;
-  status: 'ok' | 'error' | 'denied' | 'timeout';
+  /** `timeout`: the tool did not answer in time; `approval_timeout`: nobody decided before the approval deadline (not run). */
+  status: 'ok' | 'error' | 'denied' | 'timeout' | 'approval_timeout';
   /** JSON text of the result or error (inline or in Blob). */
   content: PayloadRef;
   attempts?: number;
@@ -94,10 +95,23 @@ export interface AgentRunOutput {
 /** What `setCustomStatus` shows while the run is in flight. */
 export interface RunProgress {
   turn: number;
-  phase: 'model' | 'tools' | 'awaiting_approval' | 'done';
+  /** `waiting_for_model`: the model is unreachable and the run waits on a durable timer until `retryAt`. */
+  phase: 'model' | 'waiting_for_model' | 'tools' | 'awaiting_approval' | 'done';
   pendingTools: string[];
   usage: Usage;
   awaitingApproval?: { toolCallId: string; tool: string; deadline: string }[];
+  /** How the latest approval round ended, per call. */
+  approvals?: ApprovalOutcome[];
+  /** While `waiting_for_model`: when the model is tried again, and why it is waiting. */
+  modelWait?: { retryAt: string; reason: string; since: string };
+}
+
+/** How one approval request ended. `timed_out`: no decision before the deadline; the call did not run. */
+export interface ApprovalOutcome {
+  toolCallId: string;
+  tool: string;
+  outcome: 'approved' | 'denied' | 'timed_out';
+  decidedBy?: string;
 }
 
 /** Body of the `approval` external event. */

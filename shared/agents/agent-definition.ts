@@ -44,6 +44,13 @@ export const LimitsSchema = z.object({
   /** Durable retry of a failed model call (after the gateway's own fallback): first wait, attempts. */
   modelRetryIntervalMs: z.number().int().min(10).max(600_000).default(5_000),
   modelMaxAttempts: z.number().int().min(1).max(5).default(3),
+  /**
+   * How long a run rides through a model outage (every deployment throttled, failing or timing
+   * out, circuits open) before it fails with `model_unavailable`. The run waits on durable
+   * timers meanwhile (the gateway's Retry-After, else backoff from `modelRetryIntervalMs` up to
+   * a minute), holding no activity slot. Azure OpenAI throttles for minutes under load.
+   */
+  modelOutageToleranceMs: z.number().int().min(0).max(24 * 3_600_000).default(10 * 60_000),
   /** First wait before a failed tool call is retried (doubles each time). */
   toolRetryIntervalMs: z.number().int().min(10).max(600_000).default(1_000),
 });

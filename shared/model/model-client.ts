@@ -89,6 +89,8 @@ export interface ModelClient {
  * - `aborted`: the caller's signal fired; never retried.
  * - `all_deployments_failed`: raised by the gateway only, when every deployment failed with a
  *   retryable error or had an open circuit. Retryable later (see `shared/model/README.md`).
+ * - `capacity_exceeded`: raised by the gateway only, when this process already has its maximum of
+ *   model calls in flight; nothing was sent. Retryable later (`retryAfterMs`).
  */
 export type ModelCallErrorCode =
   | 'rate_limited'
@@ -98,10 +100,11 @@ export type ModelCallErrorCode =
   | 'auth_failed'
   | 'content_filter'
   | 'aborted'
-  | 'all_deployments_failed';
+  | 'all_deployments_failed'
+  | 'capacity_exceeded';
 
 /** How one attempt inside a gateway call ended. `circuit_open` means it was skipped, not sent. */
-export type AttemptOutcome = 'ok' | 'circuit_open' | Exclude<ModelCallErrorCode, 'all_deployments_failed'>;
+export type AttemptOutcome = 'ok' | 'circuit_open' | Exclude<ModelCallErrorCode, 'all_deployments_failed' | 'capacity_exceeded'>;
 
 /** One attempt the gateway made (or skipped) during a call. JSON-serialisable. */
 export interface ModelAttempt {
@@ -120,6 +123,7 @@ const RETRYABLE_CODES: ReadonlySet<ModelCallErrorCode> = new Set([
   'server_error',
   'timeout',
   'all_deployments_failed',
+  'capacity_exceeded',
 ]);
 
 const DEFAULT_STATUS: Readonly<Record<ModelCallErrorCode, number>> = {
@@ -132,6 +136,7 @@ const DEFAULT_STATUS: Readonly<Record<ModelCallErrorCode, number>> = {
   // Client closed request (nginx convention); the caller gave up, nobody reads this response.
   aborted: 499,
   all_deployments_failed: 503,
+  capacity_exceeded: 503,
 };
 
 /** The plain-data form of a {@link ModelCallError} (what `toJSON` returns). */

@@ -61,6 +61,16 @@ export interface ModelGatewayOptions {
   maxAttemptsPerDeployment: number;
   /** Longest Retry-After the gateway waits for on the same deployment, in milliseconds; longer: move on. */
   retryAfterCapMs: number;
+  /**
+   * Most model calls this process has in flight at once (omitted: no cap). A call over the cap is
+   * refused at once with `capacity_exceeded` (retryable, `retryAfterMs` = `capacityRetryAfterMs`)
+   * instead of queueing: the caller (the agent orchestrator) waits on a durable timer and frees
+   * its activity slot, so hung model calls can hold at most this many of the host's activity
+   * slots and bookkeeping, approval and tool activities keep flowing in the rest.
+   */
+  maxConcurrentCalls?: number;
+  /** The wait suggested to a call refused for capacity, in milliseconds (default 1000). */
+  capacityRetryAfterMs?: number;
 }
 
 /** What one successful call cost and how it got there. JSON-serialisable. */
@@ -112,6 +122,8 @@ export interface ModelGateway {
   call(request: Omit<ChatRequest, 'deployment'>, policy: ModelCallPolicy, signal?: AbortSignal): Promise<ModelGatewayResult>;
   /** Current circuit states, one per deployment the gateway has called. */
   circuits(): CircuitSnapshot[];
+  /** Model calls in flight in this process now. */
+  inFlight(): number;
 }
 
 interface CircuitState {
@@ -151,8 +163,13 @@ export function createModelGateway(options: ModelGatewayOptions): ModelGateway {
   assertNonNegative('circuit.cooldownMs', circuit.cooldownMs);
   assertPositiveInt('maxAttemptsPerDeployment', maxAttemptsPerDeployment);
   assertNonNegative('retryAfterCapMs', retryAfterCapMs);
+  const maxConcurrentCalls = options.maxConcurrentCalls ?? Number.POSITIVE_INFINITY;
+  if (options.maxConcurrentCalls !== undefined) assertPositiveInt('maxConcurrentCalls', options.maxConcurrentCalls);
+  const capacityRetryAfterMs = options.capacityRetryAfterMs ?? 1_000;
+  assertNonNegative('capacityRetryAfterMs', capacityRetryAfterMs);
 
   const circuits = new Map<string, CircuitState>();
+  let inFlight = 0;
 
   function stateOf(key: string): CircuitState {
     let state = circuits.get(key);
@@ -200,6 +217,28 @@ export function createModelGateway(options: ModelGatewayOptions): ModelGateway {
   ): Promise<ModelGatewayResult> {
     if (policy.deployments.length === 0) throw new RangeError('model policy lists no deployments');
     assertPositiveInt('policy.timeoutMs', policy.timeoutMs);
+    if (inFlight >= maxConcurrentCalls) {
+      throw new ModelCallError({
+        code: 'capacity_exceeded',
+        deployment: policy.deployments.map((d) => d.name).join(','),
+        message: `this instance already has ${inFlight} model calls in flight (cap ${maxConcurrentCalls}); try again later`,
+        attempts: [],
+        retryAfterMs: capacityRetryAfterMs,
+      });
+    }
+    inFlight += 1;
+    try {
+      return await callDeployments(request, policy, signal);
+    } finally {
+      inFlight -= 1;
+    }
+  }
+
+  async function callDeployments(
+    request: Omit<ChatRequest, 'deployment'>,
+    policy: ModelCallPolicy,
+    signal?: AbortSignal,
+  ): Promise<ModelGatewayResult> {
 
     const startedMs = clock.nowMs();
     const attempts: ModelAttempt[] = [];
@@ -237,7 +276,7 @@ export function createModelGateway(options: ModelGatewayOptions): ModelGateway {
             throw error;
           }
           const failure: ModelCallErrorShape = error;
-          const code = failure.code === 'all_deployments_failed' ? 'server_error' : failure.code;
+          const code = failure.code === 'all_deployments_failed' || failure.code === 'capacity_exceeded' ? 'server_error' : failure.code;
           attempts.push({
             deployment: deployment.name,
             outcome: code,
@@ -307,6 +346,7 @@ export function createModelGateway(options: ModelGatewayOptions): ModelGateway {
 
   return {
     call,
+    inFlight: () => inFlight,
     circuits(): CircuitSnapshot[] {
       const now = clock.nowMs();
       return [...circuits.entries()].map(([key, s]) => {

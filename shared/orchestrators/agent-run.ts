@@ -1,7 +1,7 @@
 import * as df from 'durable-functions';
 import type { OrchestrationContext, Task, TimerTask } from 'durable-functions';
 import type { AgentSnapshot, ToolRef } from '../agents/agent-definition.js';
-import { Activities, Orchestrators, type AgentRef, type CallModelOutput, type RunToolInput, type ToolCallInput } from '../agent-runtime/activity-catalog.js';
+import { Activities, Orchestrators, type AgentRef, type CallModelInput, type CallModelOutput, type RunToolInput, type ToolCallInput } from '../agent-runtime/activity-catalog.js';
 import {
   addUsage,
   RUN_EVENTS,
@@ -10,6 +10,7 @@ import {
   type AgentRunInput,
   type AgentRunOutput,
   type ApprovalDecision,
+  type ApprovalOutcome,
   type PayloadRef,
   type RunEndReason,
   type RunProgress,
@@ -33,6 +34,9 @@ import {
  */
 
 
+
+/** Longest single wait for the model during an outage; the backoff doubles up to it. */
+const MAX_MODEL_WAIT_MS = 60_000;
 
 function json(value: unknown): PayloadRef {
   return { inline: JSON.stringify(value) };
@@ -75,10 +79,69 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
   const cancel = context.df.waitForExternalEvent(RUN_EVENTS.cancel);
   const bookkeeping = retryOptions(1_000, 3);
 
-  const progress = (phase: RunProgress['phase'], pendingTools: string[] = [], awaiting?: RunProgress['awaitingApproval']): void => {
-    const status: RunProgress = { turn, phase, pendingTools, usage, ...(awaiting ? { awaitingApproval: awaiting } : {}) };
+  /** How the latest approval round ended; shown in the run view until the next round. */
+  let approvals: ApprovalOutcome[] | undefined;
+  const progress = (phase: RunProgress['phase'], pendingTools: string[] = [], awaiting?: RunProgress['awaitingApproval'], modelWait?: RunProgress['modelWait']): void => {
+    const status: RunProgress = {
+      turn,
+      phase,
+      pendingTools,
+      usage,
+      ...(awaiting ? { awaitingApproval: awaiting } : {}),
+      ...(approvals ? { approvals } : {}),
+      ...(modelWait ? { modelWait } : {}),
+    };
     context.df.setCustomStatus(status);
   };
+
+  /**
+   * One model step: `callModel` until it answers, riding through outages. When the activity
+   * reports the model unreachable (`retry`: throttled, failing, open circuits, this instance at
+   * its model-call cap), the run waits on a durable timer (the gateway's Retry-After, at least
+   * the backoff, with deterministic jitter) and calls again with the same input; it holds no
+   * activity slot meanwhile. After `modelOutageToleranceMs` without an answer it fails with
+   * `model_unavailable`. Crashes and other errors inside the activity are Durable retries.
+   */
+  function* callModelStep(stepInput: CallModelInput): Generator<Task, CallModelOutput | 'canceled', unknown> {
+    let outageStartedMs: number | undefined;
+    let backoffMs = limits.modelRetryIntervalMs;
+    for (;;) {
+      const modelTask = context.df.callActivityWithRetry(Activities.callModel.name, retryOptions(limits.modelRetryIntervalMs, limits.modelMaxAttempts), stepInput);
+      const winner = yield context.df.Task.any([modelTask, cancel]);
+      if (winner === cancel) return 'canceled';
+      if (modelTask.isFaulted) throw modelTask.result;
+      const model = modelTask.result as CallModelOutput;
+      if (!model.retry) return model;
+
+      const now = context.df.currentUtcDateTime.getTime();
+      const firstWait = outageStartedMs === undefined;
+      outageStartedMs ??= now;
+      // Up to 20 % jitter so runs that met the same outage do not all come back at once.
+      const jitter = 1 + parseInt(context.df.newGuid(input.runId).slice(0, 4), 16) / 0xffff / 5;
+      const waitMs = Math.round(Math.min(MAX_MODEL_WAIT_MS, Math.max(model.retry.afterMs, backoffMs)) * jitter);
+      const reason = `${model.retry.code}: ${model.retry.message}`;
+      if (now + waitMs - outageStartedMs > limits.modelOutageToleranceMs) {
+        throw new Error(`model_unavailable: no model answer for ${Math.round((now - outageStartedMs) / 1000)} s (outage tolerance ${Math.round(limits.modelOutageToleranceMs / 1000)} s); last: ${reason}`);
+      }
+      const retryAt = new Date(now + waitMs);
+      if (firstWait) {
+        yield context.df.callActivityWithRetry(Activities.recordRunEvent.name, bookkeeping, {
+          ...base,
+          type: 'model.waiting',
+          data: { turn, code: model.retry.code, reason: model.retry.message, retryAt: retryAt.toISOString() },
+        });
+      }
+      progress('waiting_for_model', [], undefined, { retryAt: retryAt.toISOString(), reason, since: new Date(outageStartedMs).toISOString() });
+      const timer = context.df.createTimer(retryAt);
+      const woke = yield context.df.Task.any([timer, cancel]);
+      if (woke === cancel) {
+        timer.cancel();
+        return 'canceled';
+      }
+      backoffMs = Math.min(MAX_MODEL_WAIT_MS, backoffMs * 2);
+      progress('model');
+    }
+  }
 
   function* finish(status: RunEndReason, answer: PayloadRef | undefined): Generator<Task, AgentRunOutput, unknown> {
     progress('done');
@@ -98,11 +161,11 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
     return output;
   }
 
-  /** Waits for approval decisions on `calls`; returns the ids approved. */
-  function* awaitApprovals(calls: ToolCallRequest[]): Generator<Task, Set<string> | 'canceled', unknown> {
+  /** Waits for approval decisions on `calls`; returns how each ended, or 'canceled'. */
+  function* awaitApprovals(calls: ToolCallRequest[]): Generator<Task, Map<string, ApprovalOutcome> | 'canceled', unknown> {
     const deadline = new Date(context.df.currentUtcDateTime.getTime() + limits.approvalTimeoutMs);
     const undecided = new Map(calls.map((c) => [c.id, c]));
-    const approved = new Set<string>();
+    const decided = new Map<string, ApprovalOutcome>();
     progress('awaiting_approval', [], calls.map((c) => ({ toolCallId: c.id, tool: c.name, deadline: deadline.toISOString() })));
     yield context.df.callActivityWithRetry(Activities.recordRunEvent.name, bookkeeping, {
       ...base,
@@ -120,12 +183,13 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
       if (winner === cancel) return 'canceled';
       const decision = event.result as ApprovalDecision;
       if (!decision || !undecided.has(decision.toolCallId)) continue;
+      const call = undecided.get(decision.toolCallId) as ToolCallRequest;
       undecided.delete(decision.toolCallId);
-      if (decision.approved) approved.add(decision.toolCallId);
+      decided.set(call.id, { toolCallId: call.id, tool: call.name, outcome: decision.approved ? 'approved' : 'denied', ...(decision.decidedBy ? { decidedBy: decision.decidedBy } : {}) });
       yield context.df.callActivityWithRetry(Activities.recordRunEvent.name, bookkeeping, {
         ...base,
         type: 'approval.decided',
-        data: { ...decision, tool: calls.find((c) => c.id === decision.toolCallId)?.name },
+        data: { ...decision, tool: call.name },
       });
       progress(
         'awaiting_approval',
@@ -133,7 +197,17 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
         [...undecided.values()].map((c) => ({ toolCallId: c.id, tool: c.name, deadline: deadline.toISOString() })),
       );
     }
-    return approved;
+    if (undecided.size > 0) {
+      // The deadline passed with calls still undecided: their own outcome, not a human denial.
+      for (const call of undecided.values()) decided.set(call.id, { toolCallId: call.id, tool: call.name, outcome: 'timed_out' });
+      yield context.df.callActivityWithRetry(Activities.recordRunEvent.name, bookkeeping, {
+        ...base,
+        type: 'approval.timed_out',
+        data: { calls: [...undecided.values()].map((c) => ({ toolCallId: c.id, tool: c.name })), deadline: deadline.toISOString() },
+      });
+    }
+    approvals = [...decided.values()];
+    return decided;
   }
 
   /** Runs one turn's tool calls; returns their outcomes, or 'canceled'. */
@@ -149,10 +223,18 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
       }
     }
     if (needsApproval.length > 0) {
-      const approved = yield* awaitApprovals(needsApproval);
-      if (approved === 'canceled') return 'canceled';
+      const decided = yield* awaitApprovals(needsApproval);
+      if (decided === 'canceled') return 'canceled';
       for (const call of needsApproval) {
-        if (!approved.has(call.id)) {
+        const outcome = decided.get(call.id)?.outcome;
+        if (outcome === 'timed_out') {
+          outcomes.set(call.id, {
+            callId: call.id,
+            name: call.name,
+            status: 'approval_timeout',
+            content: json({ error: 'approval_timeout', message: 'No decision was made before the approval deadline; the call was not run.' }),
+          });
+        } else if (outcome !== 'approved') {
           outcomes.set(call.id, { callId: call.id, name: call.name, status: 'denied', content: json({ error: 'denied', message: 'A human reviewer did not approve this call; it was not run.' }) });
         }
       }
@@ -295,7 +377,7 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
       turn += 1;
       turnsThisGeneration += 1;
       progress('model');
-      const modelTask = context.df.callActivityWithRetry(Activities.callModel.name, retryOptions(limits.modelRetryIntervalMs, limits.modelMaxAttempts), {
+      const model = yield* callModelStep({
         ...base,
         agent: agentRef,
         turn,
@@ -304,11 +386,11 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
         toolOutcomes: pending,
         ...(input.deployments ? { deployments: input.deployments } : {}),
       });
-      const winner = yield context.df.Task.any([modelTask, cancel]);
-      if (winner === cancel) return yield* finish('canceled', undefined);
-      if (modelTask.isFaulted) throw modelTask.result;
-      const model = modelTask.result as CallModelOutput;
-      if (model.failure) throw new Error(`model call failed (${model.failure.code}): ${model.failure.message}`);
+      if (model === 'canceled') return yield* finish('canceled', undefined);
+      if (model.failure) {
+        if (model.failure.code === 'conversation_lost') throw new Error(`conversation_lost: ${model.failure.message}`);
+        throw new Error(`model call failed (${model.failure.code}): ${model.failure.message}`);
+      }
       usage = addUsage(usage, model.usage);
       messageCount = model.messageCount;
       pending = [];

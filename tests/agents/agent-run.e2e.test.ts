@@ -207,11 +207,18 @@ describe('agentRun through the devhost', () => {
       expect(JSON.parse(toolMessages(1)['a1'] ?? '{}')).toMatchObject({ error: 'denied' });
     });
 
-    it('denies the call when nobody decides before the deadline', async () => {
+    it('tells the model nobody decided when the approval deadline passes (not a denial), and records it', async () => {
       script();
-      const done = await api.done(await api.start(runInput(approvalAgent(150), 'What time is it?')));
+      const id = await api.start(runInput(approvalAgent(150), 'What time is it?'));
+      const done = await api.done(id);
       expect(output(done).status).toBe('completed');
-      expect(JSON.parse(toolMessages(1)['a1'] ?? '{}')).toMatchObject({ error: 'denied' });
+      expect(JSON.parse(toolMessages(1)['a1'] ?? '{}')).toMatchObject({ error: 'approval_timeout' });
+      expect(toolMessages(1)['a1']).not.toContain('did not approve');
+      expect(done.customStatus).toMatchObject({ approvals: [{ toolCallId: 'a1', tool: 'current_time', outcome: 'timed_out' }] });
+      const withHistory = await api.status(id, true);
+      const recorded = (withHistory.history ?? []).filter((e) => e.EventType === 'TaskCompleted' && e['FunctionName'] === 'agentRecordRunEvent').map((e) => JSON.parse(String(e['Input'])) as { type: string });
+      expect(recorded.map((r) => r.type)).toContain('approval.timed_out');
+      expect(recorded.map((r) => r.type)).not.toContain('approval.decided');
     });
   });
 
@@ -235,7 +242,7 @@ describe('agentRun through the devhost', () => {
       setTimeout(() => res.end('sibling answer'), 150).unref();
     };
     stack.model.setFaults([{ status: 500, deployment: 'child-dead' }]);
-    const helper = testAgent({ id: 'helper', tools: [], model: { deployments: ['child-dead'], timeoutMs: 5_000 }, limits: { modelMaxAttempts: 1 } });
+    const helper = testAgent({ id: 'helper', tools: [], model: { deployments: ['child-dead'], timeoutMs: 5_000 }, limits: { modelMaxAttempts: 1, modelOutageToleranceMs: 0 } });
     const parent = testAgent({ tools: [{ tool: 'http_request' }, { agent: 'helper', description: 'Ask the helper' }] });
     stack.model.script([
       {
@@ -314,13 +321,22 @@ describe('agentRun through the devhost', () => {
     expect(stack.model.requests().map((r) => `${r.deployment}:${r.status}`)).toEqual(['fb-primary:429', 'fb-secondary:200']);
   });
 
-  it('fails the run with a clear error and bounded retries when every deployment fails', async () => {
+  it('waits out a model outage on durable timers, then fails with model_unavailable after the outage tolerance', async () => {
     stack.model.setFaults([{ status: 500, deployment: 'dead-1' }, { status: 500, deployment: 'dead-2' }]);
-    const agent = testAgent({ model: { deployments: ['dead-1', 'dead-2'], timeoutMs: 5_000 }, limits: { modelMaxAttempts: 2, modelRetryIntervalMs: 20 } });
-    const done = await api.done(await api.start(runInput(agent, 'Hi')));
+    const agent = testAgent({
+      model: { deployments: ['dead-1', 'dead-2'], timeoutMs: 5_000 },
+      limits: { modelMaxAttempts: 2, modelRetryIntervalMs: 20, modelOutageToleranceMs: 300 },
+    });
+    const id = await api.start(runInput(agent, 'Hi'));
+    const done = await api.done(id);
     expect(done.runtimeStatus).toBe('Failed');
+    expect(JSON.stringify(done.output)).toContain('model_unavailable');
     expect(JSON.stringify(done.output)).toContain('all_deployments_failed');
-    // 2 Durable attempts x 2 deployments, one HTTP call each: bounded.
-    expect(stack.model.requests().length).toBeLessThanOrEqual(4);
+    // Several model steps, each separated by a durable timer; the activity itself never failed.
+    const history = (await api.status(id, true)).history ?? [];
+    const steps = history.filter((e) => e.EventType === 'TaskCompleted' && e['FunctionName'] === 'agentCallModel').length;
+    expect(steps).toBeGreaterThan(1);
+    expect(history.filter((e) => e.EventType === 'TaskFailed')).toEqual([]);
+    expect(history.filter((e) => e.EventType === 'TimerFired').length).toBeGreaterThanOrEqual(steps - 1);
   });
 });

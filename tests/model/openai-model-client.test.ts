@@ -27,7 +27,7 @@ describe('openai model client against the offline model', () => {
   let offline: OfflineModel;
   let client: ReturnType<typeof createOpenAIModelClient>;
   beforeAll(async () => {
-    offline = await startOfflineModel({ port: 0 });
+    offline = await startOfflineModel({ port: 0, toolCallIds: 'stable' });
     client = createOpenAIModelClient({ kind: 'openai-compatible', baseUrl: offline.url });
   });
   afterAll(async () => {
