@@ -9,6 +9,7 @@ import { builtInExtensions } from './extensions.js';
 import { FunctionKeyStore } from './function-keys.js';
 import { setSystemLogSink } from './functions-core-shim.js';
 import { buildHttpRoutes, dispatchHttp, presentedKey, sendStatus, type HttpRoute } from './http-dispatch.js';
+import { createCrashPlan, parseCrashPoints } from './crash-points.js';
 import { createInvoker } from './invoker.js';
 import { createConsoleLogger, type DevhostLogger, type LogLevel } from './logger.js';
 import { openDatabase, type StorageOption } from './storage.js';
@@ -102,7 +103,11 @@ export async function startDevhost(options: DevhostOptions): Promise<Devhost> {
     options.maxRequestBodyBytes ?? (Number.isFinite(envLimit) && envLimit > 0 ? envLimit : DEFAULT_BODY_LIMIT);
 
   const extensions: HostExtension[] = [];
-  const invoke = createInvoker({ app, logger, extensions: () => extensions, quietTriggerTypes: QUIET_TRIGGERS });
+  const crashCheck = createCrashPlan(parseCrashPoints(process.env['DEVHOST_CRASH_AFTER']), (point) => {
+    logger.error(`crash point reached: ${point.functionName}${point.contains ? `~${point.contains}` : ''}#${point.after}; killing the devhost (DEVHOST_CRASH_AFTER)`);
+    process.kill(process.pid, 'SIGKILL');
+  });
+  const invoke = createInvoker({ app, logger, extensions: () => extensions, quietTriggerTypes: QUIET_TRIGGERS, ...(crashCheck ? { crashCheck } : {}) });
   let baseUrl = '';
   const services: HostServices = {
     db,

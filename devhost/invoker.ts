@@ -20,6 +20,8 @@ export interface InvokerOptions {
   extensions: () => readonly HostExtension[];
   /** Trigger types whose per-invocation log line goes to debug instead of info (noisy internals). */
   quietTriggerTypes?: ReadonlySet<string>;
+  /** Fault injection (see crash-points.ts): called with each invocation's response before the host sees it. */
+  crashCheck?: (functionName: string, response: () => string) => void;
 }
 
 function userLogSink(logger: DevhostLogger, fn: string): CoreInvocationContext['log'] {
@@ -120,6 +122,10 @@ export function createInvoker(options: InvokerOptions): Invoker {
       if (postCtx['error'] !== undefined && postCtx['error'] !== null) throw postCtx['error'];
 
       const response = await model.getResponse(context, postCtx['result']);
+      options.crashCheck?.(fn.name, () => {
+        const value = response.returnValue as { json?: unknown; string?: unknown } | null | undefined;
+        return typeof value?.json === 'string' ? value.json : typeof value?.string === 'string' ? value.string : JSON.stringify(value ?? null);
+      });
       const outputs = new Map<string, RpcTypedData | null | undefined>();
       for (const o of response.outputData ?? []) if (o.name) outputs.set(o.name, o.data);
       const outcome: InvocationOutcome = {

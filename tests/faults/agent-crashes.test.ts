@@ -1,0 +1,118 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AgentDefinitionSchema, snapshotOf, type AgentSnapshot } from '../../shared/agents/agent-definition.js';
+import type { AgentRunInput } from '../../shared/agent-runtime/run-types.js';
+import { expectConsistentRun, isDone, startFaultStack, type FaultStack, type RunStatus } from './fault-kit.js';
+
+/**
+ * The devhost killed (SIGKILL, at crash points: see devhost/crash-points.ts) at each step
+ * boundary of agent runs in flight, then restarted on the same state. The offline model gives
+ * fresh tool-call ids and rejects tool messages that answer no call, as Azure OpenAI does, so a
+ * re-run step that acted on another answer than the stored one fails the run here.
+ *
+ * Each run: turn 1 asks for `send_reply` and `current_time` in parallel, turn 2 answers; the agent
+ * continues as new after every turn, so each run crosses a continue-as-new boundary too.
+ */
+
+let stack: FaultStack;
+beforeAll(async () => {
+  stack = await startFaultStack();
+}, 60_000);
+afterAll(async () => {
+  await stack?.stop();
+});
+
+function agent(approval: 'none' | 'required' = 'none'): AgentSnapshot {
+  return snapshotOf(
+    AgentDefinitionSchema.parse({
+      id: 'fault-agent',
+      version: 1,
+      description: 'Replies to a customer with the current time',
+      systemPrompt: 'You are a support agent.',
+      model: { deployments: ['gpt-4o-mini'], timeoutMs: 10_000 },
+      tools: [{ tool: 'send_reply', approval }, { tool: 'current_time' }],
+      limits: { continueAsNewEveryTurns: 1, modelRetryIntervalMs: 50, toolRetryIntervalMs: 50, approvalTimeoutMs: 600_000 },
+    }),
+    'test',
+  );
+}
+
+let counter = 0;
+function runs(n: number, snapshot: AgentSnapshot): AgentRunInput[] {
+  return Array.from({ length: n }, () => {
+    counter += 1;
+    return {
+      tenantId: 'contoso',
+      runId: `contoso--fault${String(counter).padStart(3, '0')}${Date.now().toString(36)}`,
+      agent: snapshot,
+      input: { inline: 'Send a reply to the customer with the current time' },
+      variables: {},
+      initiator: { kind: 'cli', id: 'faults' },
+      correlationId: `fault-${counter}`,
+      depth: 0,
+    } satisfies AgentRunInput;
+  });
+}
+
+/** Starts `inputs` on a host that dies at `crashAfter`, restarts it clean, and waits for every run. */
+async function crashAndRecover(crashAfter: string, inputs: AgentRunInput[]): Promise<Map<string, RunStatus>> {
+  const doomed = await stack.startHost({ crashAfter });
+  for (const input of inputs) await doomed.api.start(input);
+  // The signal that the fault happened: the process died by SIGKILL at the crash point.
+  expect(await doomed.exited).toBe('SIGKILL');
+  const host = await stack.startHost();
+  try {
+    return await host.api.waitAll(inputs.map((i) => i.runId), isDone, 90_000);
+  } finally {
+    await host.spawned.stop();
+  }
+}
+
+async function expectAllConsistent(inputs: AgentRunInput[], statuses: Map<string, RunStatus>): Promise<void> {
+  for (const input of inputs) {
+    const status = statuses.get(input.runId);
+    expect(status?.runtimeStatus, `${input.runId}: ${JSON.stringify(status?.output)}`).toBe('Completed');
+    expect(status?.output).toMatchObject({ status: 'completed', turns: 2, toolCalls: 2 });
+    const { sends } = await expectConsistentRun(stack.container, 'contoso', input.runId);
+    expect(sends).toBe(1);
+  }
+  // No request the model refused: every conversation it saw was well formed.
+  expect(stack.model.requests().filter((r) => r.status === 400).map((r) => JSON.stringify(r.body).slice(0, 300))).toEqual([]);
+}
+
+describe('agent runs killed at each step boundary', () => {
+  it('after a model answer was stored (the step runs again and must act on the stored answer)', async () => {
+    const inputs = runs(6, agent());
+    await expectAllConsistent(inputs, await crashAndRecover('agentCallModel#4', inputs));
+  }, 180_000);
+
+  it('after tool results were produced', async () => {
+    const inputs = runs(6, agent());
+    await expectAllConsistent(inputs, await crashAndRecover('agentRunTool#5', inputs));
+  }, 180_000);
+
+  it('at continue-as-new (the episode that decided it, before it was stored)', async () => {
+    const inputs = runs(6, agent());
+    await expectAllConsistent(inputs, await crashAndRecover('agentRun~"actionType":4#2', inputs));
+  }, 180_000);
+
+  it('during an approval wait: the decision after the restart is applied and the reply sent once', async () => {
+    const inputs = runs(4, agent('required'));
+    const first = await stack.startHost();
+    for (const input of inputs) await first.api.start(input);
+    const waiting = await first.api.waitAll(inputs.map((i) => i.runId), (s) => (s?.customStatus as { phase?: string } | null)?.phase === 'awaiting_approval');
+    await first.spawned.kill();
+
+    const host = await stack.startHost();
+    try {
+      for (const input of inputs) {
+        const pending = (waiting.get(input.runId)?.customStatus as { awaitingApproval: { toolCallId: string }[] }).awaitingApproval;
+        expect(pending).toHaveLength(1);
+        await host.api.raise(input.runId, 'approval', { toolCallId: pending[0]?.toolCallId, approved: true, decidedBy: 'faults' });
+      }
+      const done = await host.api.waitAll(inputs.map((i) => i.runId), isDone, 90_000);
+      await expectAllConsistent(inputs, done);
+    } finally {
+      await host.spawned.stop();
+    }
+  }, 180_000);
+});

@@ -1,0 +1,196 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import { startAzurite, type AzuriteHandle } from '../../devhost/azurite.js';
+import { startOfflineModel, type OfflineModel } from '../../devhost/offline-model/server.js';
+import type { AgentRunInput } from '../../shared/agent-runtime/run-types.js';
+import { repoRoot, spawnDevhost, type SpawnedDevhost } from '../helpers/spawn-devhost.js';
+
+/**
+ * Fault-injection kit: the compiled app on the devhost CLI as a child process (file-backed
+ * state, so it can be killed and restarted), Azurite and the offline model beside it (fresh
+ * tool-call ids, strict about tool messages, as Azure OpenAI). Everything on loopback.
+ */
+export interface FaultStack {
+  azurite: AzuriteHandle;
+  model: OfflineModel;
+  container: ContainerClient;
+  storage: string;
+  /** Starts the devhost on the stack's database; `crashAfter` sets DEVHOST_CRASH_AFTER. */
+  startHost(options?: { crashAfter?: string; env?: Record<string, string> }): Promise<Host>;
+  stop(): Promise<void>;
+}
+
+export interface Host {
+  spawned: SpawnedDevhost;
+  url: string;
+  /** Resolves with the signal when the process exits (a crash point ends it with SIGKILL). */
+  exited: Promise<NodeJS.Signals | null>;
+  api: DurableClient;
+}
+
+export interface RunStatus {
+  runtimeStatus: string;
+  output: unknown;
+  customStatus: unknown;
+}
+
+export class DurableClient {
+  constructor(private readonly url: string) {}
+
+  async start(input: AgentRunInput): Promise<void> {
+    const res = await fetch(`${this.url}/runtime/webhooks/durabletask/orchestrators/agentRun/${encodeURIComponent(input.runId)}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(input),
+    });
+    const text = await res.text();
+    if (res.status !== 202) throw new Error(`start ${input.runId}: ${res.status} ${text}`);
+  }
+
+  async status(id: string): Promise<RunStatus | undefined> {
+    const res = await fetch(`${this.url}/runtime/webhooks/durabletask/instances/${encodeURIComponent(id)}`);
+    if (res.status === 404) {
+      await res.arrayBuffer();
+      return undefined;
+    }
+    return (await res.json()) as RunStatus;
+  }
+
+  async raise(id: string, event: string, body: unknown): Promise<void> {
+    const res = await fetch(`${this.url}/runtime/webhooks/durabletask/instances/${encodeURIComponent(id)}/raiseEvent/${event}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    await res.arrayBuffer();
+    if (res.status >= 300) throw new Error(`raiseEvent ${id}: ${res.status}`);
+  }
+
+  /** Polls until `predicate` holds for every id (or `timeoutMs` passes: an error naming the stuck ones). */
+  async waitAll(ids: readonly string[], predicate: (s: RunStatus | undefined) => boolean, timeoutMs = 60_000): Promise<Map<string, RunStatus>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const statuses = new Map<string, RunStatus | undefined>();
+      for (const id of ids) statuses.set(id, await this.status(id));
+      const stuck = [...statuses].filter(([, s]) => !predicate(s));
+      if (stuck.length === 0) return statuses as Map<string, RunStatus>;
+      if (Date.now() > deadline) throw new Error(`runs stuck: ${JSON.stringify(stuck.slice(0, 3))}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+export const isDone = (s: RunStatus | undefined): boolean => s !== undefined && ['Completed', 'Failed', 'Terminated'].includes(s.runtimeStatus);
+
+export async function startFaultStack(env: Record<string, string> = {}): Promise<FaultStack> {
+  const dir = mkdtempSync(join(tmpdir(), 'faults-'));
+  const storage = join(dir, 'devhost.db');
+  const azurite = await startAzurite();
+  const model = await startOfflineModel();
+  const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient('agent-data');
+  const baseEnv: Record<string, string> = {
+    APP_ENVIRONMENT: 'local',
+    STORAGE_CONNECTION_STRING: azurite.connectionString,
+    MODEL_BASE_URL: model.url,
+    RUN_EVENTS_FILE: '',
+    TOOL_EGRESS_ALLOW_LIST: '127.0.0.1',
+    MODEL_RETRY_AFTER_CAP_MS: '0',
+    ...env,
+  };
+  const hosts: Host[] = [];
+  return {
+    azurite,
+    model,
+    container,
+    storage,
+    async startHost(options = {}) {
+      const spawned = await spawnDevhost(['--app', repoRoot, '--storage', storage, '--log-level', 'warn'], {
+        ...baseEnv,
+        ...options.env,
+        DEVHOST_CRASH_AFTER: options.crashAfter ?? '',
+      });
+      const exited = new Promise<NodeJS.Signals | null>((resolve) => {
+        if (spawned.child.exitCode !== null || spawned.child.signalCode !== null) resolve(spawned.child.signalCode);
+        else spawned.child.once('exit', (_code, signal) => resolve(signal));
+      });
+      const host = { spawned, url: spawned.url, exited, api: new DurableClient(spawned.url) };
+      hosts.push(host);
+      return host;
+    },
+    async stop() {
+      for (const host of hosts) if (host.spawned.child.exitCode === null && host.spawned.child.signalCode === null) await host.spawned.stop();
+      await model.stop();
+      await azurite.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+interface StoredMessage {
+  role: string;
+  content: string | null;
+  toolCalls?: { id: string; name: string; arguments: string }[];
+  toolCallId?: string;
+}
+
+/** A run's stored conversation, in order; throws when a position is missing. */
+export async function conversationOf(container: ContainerClient, tenantId: string, runId: string): Promise<StoredMessage[]> {
+  const prefix = `tenants/${tenantId}/runs/${runId}/conversation/`;
+  const names: string[] = [];
+  for await (const blob of container.listBlobsFlat({ prefix })) names.push(blob.name);
+  names.sort();
+  names.forEach((name, i) => {
+    if (name !== `${prefix}${String(i).padStart(6, '0')}.json`) throw new Error(`run ${runId}: conversation position ${i} is missing (found ${name})`);
+  });
+  return Promise.all(names.map(async (name) => JSON.parse((await container.getBlockBlobClient(name).downloadToBuffer()).toString('utf8')) as StoredMessage));
+}
+
+export async function outboxOf(container: ContainerClient, tenantId: string, runId: string): Promise<string[]> {
+  const prefix = `tenants/${tenantId}/outbox/${runId}/`;
+  const ids: string[] = [];
+  for await (const blob of container.listBlobsFlat({ prefix })) ids.push(blob.name.slice(prefix.length).replace(/\.json$/, ''));
+  return ids.sort();
+}
+
+/**
+ * Checks that a finished run's conversation is what an Azure OpenAI model would accept and what
+ * the run executed: every assistant tool call answered by exactly one tool message right after
+ * it, no tool message for a call not shown, every `send_reply` sent exactly once under the call
+ * id the conversation shows (and its first execution's outcome is what the model saw).
+ */
+export async function expectConsistentRun(container: ContainerClient, tenantId: string, runId: string): Promise<{ turns: number; sends: number }> {
+  const messages = await conversationOf(container, tenantId, runId);
+  const problems: string[] = [];
+  const sends: string[] = [];
+  let turns = 0;
+  for (let i = 0; i < messages.length; i += 1) {
+    const m = messages[i] as StoredMessage;
+    if (m.role !== 'assistant') continue;
+    turns += 1;
+    const calls = m.toolCalls ?? [];
+    const answers = messages.slice(i + 1, i + 1 + calls.length);
+    const expected = calls.map((c) => c.id).sort();
+    const got = answers.filter((a) => a.role === 'tool').map((a) => a.toolCallId ?? '').sort();
+    if (JSON.stringify(expected) !== JSON.stringify(got)) problems.push(`turn ${turns}: calls ${expected.join(',')} answered by ${got.join(',')}`);
+    for (const call of calls) {
+      if (call.name !== 'send_reply') continue;
+      sends.push(call.id);
+      const answer = answers.find((a) => a.toolCallId === call.id);
+      const content = JSON.parse(answer?.content ?? '{}') as { queued?: boolean; duplicate?: boolean; error?: string };
+      if (content.queued !== true || content.duplicate !== false) {
+        if (content.error === undefined) problems.push(`send_reply ${call.id}: the model saw ${answer?.content ?? '(nothing)'}`);
+      }
+    }
+  }
+  if (messages.at(-1)?.role !== 'assistant' || (messages.at(-1)?.toolCalls?.length ?? 0) > 0) problems.push('the conversation does not end with an answer');
+  const outbox = await outboxOf(container, tenantId, runId);
+  const sentOk = sends.filter((id) => {
+    const answer = messages.find((a) => a.toolCallId === id);
+    return (JSON.parse(answer?.content ?? '{}') as { queued?: boolean }).queued === true;
+  });
+  if (JSON.stringify(outbox) !== JSON.stringify(sentOk.sort())) problems.push(`outbox ${outbox.join(',')} does not match the sends the conversation shows (${sentOk.join(',')})`);
+  if (problems.length > 0) throw new Error(`run ${runId} is inconsistent:\n- ${problems.join('\n- ')}`);
+  return { turns, sends: sentOk.length };
+}
