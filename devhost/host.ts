@@ -12,7 +12,7 @@ import { buildHttpRoutes, dispatchHttp, presentedKey, sendStatus, type HttpRoute
 import { createCrashPlan, parseCrashPoints } from './crash-points.js';
 import { createInvoker } from './invoker.js';
 import { createConsoleLogger, type DevhostLogger, type LogLevel } from './logger.js';
-import { openDatabase, type StorageOption } from './storage.js';
+import { STORAGE_RETRY_AFTER_SECONDS, openDatabase, storageHealth, type StorageHealth, type StorageOption } from './storage.js';
 
 export interface DevhostOptions {
   /** The Functions app folder (its package.json `main` names the entry files). */
@@ -56,6 +56,22 @@ function sendJson(res: ServerResponse, status: number, value: unknown, headers: 
   res.end(body);
 }
 
+/** 503 problem+json with `Retry-After`, naming SQLite's error. */
+function sendStorageUnavailable(res: ServerResponse, health: StorageHealth): void {
+  sendJson(
+    res,
+    503,
+    {
+      type: 'about:blank',
+      title: 'Service Unavailable',
+      status: 503,
+      code: 'StorageUnavailable',
+      detail: health.unavailable().message,
+    },
+    { 'content-type': 'application/problem+json; charset=utf-8', 'retry-after': String(STORAGE_RETRY_AFTER_SECONDS) },
+  );
+}
+
 async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
@@ -91,7 +107,8 @@ export async function startDevhost(options: DevhostOptions): Promise<Devhost> {
   const app = await loadApp(appDir);
 
   const storage = options.storage ?? join(appDir, '.devhost', 'devhost.db');
-  const db = openDatabase(storage);
+  const db = openDatabase(storage, { logger });
+  const health = storageHealth(db, logger);
   const keysFile = storage === 'memory' ? undefined : join(dirname(storage), 'keys.json');
   const keys = new FunctionKeyStore(keysFile, [...app.functions.keys()]);
 
@@ -174,6 +191,9 @@ export async function startDevhost(options: DevhostOptions): Promise<Devhost> {
     } catch {
       return sendStatus(res, 400);
     }
+    // Fail closed: while the state store cannot be written, no door takes work (app routes,
+    // durable API and RPC, admin), so nothing is acknowledged that is not stored.
+    if (!health.healthy) return sendStorageUnavailable(res, health);
     if (url.pathname.startsWith('/admin/')) return handleAdmin(req, res, url);
     if (await dispatchHttp(dispatchOptions, req, res, url)) return;
     for (const extension of extensions) {
@@ -239,6 +259,7 @@ export async function startDevhost(options: DevhostOptions): Promise<Devhost> {
   } catch (error) {
     await stopExtensions();
     await new Promise<void>((r) => server.close(() => r()));
+    health.close();
     db.close();
     throw error;
   }
@@ -272,6 +293,7 @@ export async function startDevhost(options: DevhostOptions): Promise<Devhost> {
         }
         server.closeAllConnections();
         await closed;
+        health.close();
         db.close();
       })();
       return stopping;

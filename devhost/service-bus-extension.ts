@@ -10,6 +10,7 @@ import {
   type StoredServiceBusMessage,
 } from './service-bus-store.js';
 import { acquireSettlementServer, registerSettler, releaseSettlementServer, toModelBindingData } from './service-bus-settlement.js';
+import { storageHealth } from './storage.js';
 
 /**
  * Service Bus queue triggers and output bindings for the devhost, backed by
@@ -138,8 +139,19 @@ export function createServiceBusExtension(services: HostServices, options: Servi
     },
   });
 
-  const isIdle = (): boolean =>
-    !running || dispatchers.every((d) => d.inFlight.size === 0 && !store.hasAvailable(d.queue));
+  // Fail closed: no message is received while the database cannot be written; dispatch resumes
+  // when it can.
+  const health = storageHealth(services.db, logger);
+  let removeHealthListener: (() => void) | undefined;
+
+  const isIdle = (): boolean => {
+    if (!running) return true;
+    try {
+      return dispatchers.every((d) => d.inFlight.size === 0 && !store.hasAvailable(d.queue));
+    } catch {
+      return false; // the connection is being reopened
+    }
+  };
 
   const checkIdle = (): void => {
     if (idleWaiters.length === 0 || !isIdle()) return;
@@ -159,7 +171,7 @@ export function createServiceBusExtension(services: HostServices, options: Servi
   }
 
   function pump(d: Dispatcher): void {
-    while (running && d.inFlight.size < maxConcurrentCalls) {
+    while (running && health.healthy && d.inFlight.size < maxConcurrentCalls) {
       let received: StoredServiceBusMessage[];
       try {
         received = store.receive(d.queue, { maxMessages: maxConcurrentCalls - d.inFlight.size, lockDurationInMs });
@@ -331,6 +343,9 @@ export function createServiceBusExtension(services: HostServices, options: Servi
         settlementAcquired = true;
       }
       running = true;
+      removeHealthListener = health.onChange((healthy) => {
+        if (healthy) for (const d of dispatchers) schedulePump(d);
+      });
       if (dispatchers.length > 0) {
         // The poll picks up scheduled messages that came due and locks that expired; sends and
         // abandons wake the dispatchers directly.
@@ -344,6 +359,7 @@ export function createServiceBusExtension(services: HostServices, options: Servi
 
     async stop(): Promise<void> {
       running = false;
+      removeHealthListener?.();
       if (poll) clearInterval(poll);
       poll = undefined;
       // Nothing is prefetched: every received message is already in a function, so waiting for

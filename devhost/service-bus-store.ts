@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DatabaseSync, SQLOutputValue, StatementSync } from 'node:sqlite';
-import { inTransaction } from './storage.js';
+import { inTransaction, isStorageFault, storageHealth, type StorageHealth } from './storage.js';
 
 /**
  * Service Bus queues for the devhost, kept in the devhost's SQLite database so messages survive a
@@ -14,6 +14,11 @@ import { inTransaction } from './storage.js';
  * - Settling with an expired or unknown lock throws {@link MessageLockLostError}, as the service
  *   does; the message stays in the queue.
  * - Queue names are case-insensitive, as Service Bus entity names are.
+ *
+ * - Fails closed: a mutation the database cannot store throws `StorageUnavailableError` (503) and
+ *   marks the shared {@link StorageHealth} unhealthy; until it is healthy again every mutation
+ *   throws it at once, so no sender or settler is told that something was stored when it was not.
+ *   Statements are prepared again when the health reopens the connection.
  *
  * Not modelled: sessions, topics, time-to-live, deferral, duplicate detection, size quotas.
  * Sequence numbers increase across the whole store, not per queue.
@@ -159,6 +164,56 @@ const COLUMNS = `sequence_number, queue, dead_lettered, message_id, body_kind, b
 /** Active, unlocked (or lock expired) and visible. `?1` = queue, `?2` = now. */
 const AVAILABLE = `queue = ?1 AND dead_lettered = 0 AND enqueued_at <= ?2 AND (locked_until IS NULL OR locked_until <= ?2)`;
 
+type Statements = Record<
+  | 'insert'
+  | 'selectAvailable'
+  | 'hasAvailable'
+  | 'lockOne'
+  | 'byLock'
+  | 'deleteByLock'
+  | 'release'
+  | 'deadLetter'
+  | 'renew'
+  | 'expiredOverLimit'
+  | 'peek'
+  | 'count'
+  | 'purge',
+  StatementSync
+>;
+
+function prepareStatements(db: DatabaseSync): Statements {
+  return {
+    insert: db.prepare(
+      `INSERT INTO service_bus_messages (queue, message_id, body_kind, body, correlation_id, session_id, content_type,
+         subject, reply_to, application_properties, enqueued_at, scheduled_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING sequence_number`,
+    ),
+    selectAvailable: db.prepare(`SELECT sequence_number FROM service_bus_messages WHERE ${AVAILABLE} ORDER BY sequence_number LIMIT ?3`),
+    hasAvailable: db.prepare(`SELECT 1 AS found FROM service_bus_messages WHERE ${AVAILABLE} LIMIT 1`),
+    lockOne: db.prepare(
+      `UPDATE service_bus_messages SET delivery_count = delivery_count + 1, lock_token = ?, locked_until = ?
+       WHERE sequence_number = ? RETURNING ${COLUMNS}`,
+    ),
+    byLock: db.prepare(`SELECT ${COLUMNS} FROM service_bus_messages WHERE lock_token = ? AND dead_lettered = 0`),
+    deleteByLock: db.prepare(`DELETE FROM service_bus_messages WHERE lock_token = ? AND dead_lettered = 0 AND locked_until > ?`),
+    release: db.prepare(`UPDATE service_bus_messages SET lock_token = NULL, locked_until = NULL WHERE sequence_number = ?`),
+    deadLetter: db.prepare(
+      `UPDATE service_bus_messages SET dead_lettered = 1, lock_token = NULL, locked_until = NULL,
+         dead_letter_reason = ?, dead_letter_description = ? WHERE sequence_number = ?`,
+    ),
+    renew: db.prepare(`UPDATE service_bus_messages SET locked_until = ? WHERE lock_token = ? AND dead_lettered = 0 AND locked_until > ?`),
+    expiredOverLimit: db.prepare(
+      `SELECT ${COLUMNS} FROM service_bus_messages
+       WHERE queue = ? AND dead_lettered = 0 AND locked_until IS NOT NULL AND locked_until <= ? AND delivery_count >= ?`,
+    ),
+    peek: db.prepare(
+      `SELECT ${COLUMNS} FROM service_bus_messages WHERE queue = ? AND dead_lettered = ? ORDER BY sequence_number LIMIT ?`,
+    ),
+    count: db.prepare(`SELECT COUNT(*) AS n FROM service_bus_messages WHERE queue = ? AND dead_lettered = ?`),
+    purge: db.prepare(`DELETE FROM service_bus_messages WHERE queue = ? AND dead_lettered = ?`),
+  };
+}
+
 /**
  * Persistent peek-lock queues over the devhost database. All methods are synchronous (SQLite);
  * each call that changes several rows runs in one transaction. Not safe to call from inside
@@ -170,22 +225,18 @@ export class ServiceBusQueueStore {
   readonly #now: () => Date;
   readonly #onDeadLetter: ((event: DeadLetterEvent) => void) | undefined;
   readonly #onAvailable: ((queue: string) => void) | undefined;
-  readonly #sql: Record<
-    | 'insert'
-    | 'selectAvailable'
-    | 'hasAvailable'
-    | 'lockOne'
-    | 'byLock'
-    | 'deleteByLock'
-    | 'release'
-    | 'deadLetter'
-    | 'renew'
-    | 'expiredOverLimit'
-    | 'peek'
-    | 'count'
-    | 'purge',
-    StatementSync
-  >;
+  readonly #health: StorageHealth;
+  #generation: number;
+  #prepared: Statements;
+
+  /** The prepared statements of the current connection (prepared again after a reopen). */
+  get #sql(): Statements {
+    if (this.#generation !== this.#health.generation) {
+      this.#prepared = prepareStatements(this.#db);
+      this.#generation = this.#health.generation;
+    }
+    return this.#prepared;
+  }
 
   /**
    * Creates the table if needed. `db` stays owned by the caller; close it only after the last
@@ -202,36 +253,9 @@ export class ServiceBusQueueStore {
     this.#onDeadLetter = options.onDeadLetter;
     this.#onAvailable = options.onAvailable;
     db.exec(SCHEMA);
-    this.#sql = {
-      insert: db.prepare(
-        `INSERT INTO service_bus_messages (queue, message_id, body_kind, body, correlation_id, session_id, content_type,
-           subject, reply_to, application_properties, enqueued_at, scheduled_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING sequence_number`,
-      ),
-      selectAvailable: db.prepare(`SELECT sequence_number FROM service_bus_messages WHERE ${AVAILABLE} ORDER BY sequence_number LIMIT ?3`),
-      hasAvailable: db.prepare(`SELECT 1 AS found FROM service_bus_messages WHERE ${AVAILABLE} LIMIT 1`),
-      lockOne: db.prepare(
-        `UPDATE service_bus_messages SET delivery_count = delivery_count + 1, lock_token = ?, locked_until = ?
-         WHERE sequence_number = ? RETURNING ${COLUMNS}`,
-      ),
-      byLock: db.prepare(`SELECT ${COLUMNS} FROM service_bus_messages WHERE lock_token = ? AND dead_lettered = 0`),
-      deleteByLock: db.prepare(`DELETE FROM service_bus_messages WHERE lock_token = ? AND dead_lettered = 0 AND locked_until > ?`),
-      release: db.prepare(`UPDATE service_bus_messages SET lock_token = NULL, locked_until = NULL WHERE sequence_number = ?`),
-      deadLetter: db.prepare(
-        `UPDATE service_bus_messages SET dead_lettered = 1, lock_token = NULL, locked_until = NULL,
-           dead_letter_reason = ?, dead_letter_description = ? WHERE sequence_number = ?`,
-      ),
-      renew: db.prepare(`UPDATE service_bus_messages SET locked_until = ? WHERE lock_token = ? AND dead_lettered = 0 AND locked_until > ?`),
-      expiredOverLimit: db.prepare(
-        `SELECT ${COLUMNS} FROM service_bus_messages
-         WHERE queue = ? AND dead_lettered = 0 AND locked_until IS NOT NULL AND locked_until <= ? AND delivery_count >= ?`,
-      ),
-      peek: db.prepare(
-        `SELECT ${COLUMNS} FROM service_bus_messages WHERE queue = ? AND dead_lettered = ? ORDER BY sequence_number LIMIT ?`,
-      ),
-      count: db.prepare(`SELECT COUNT(*) AS n FROM service_bus_messages WHERE queue = ? AND dead_lettered = ?`),
-      purge: db.prepare(`DELETE FROM service_bus_messages WHERE queue = ? AND dead_lettered = ?`),
-    };
+    this.#health = storageHealth(db);
+    this.#generation = this.#health.generation;
+    this.#prepared = prepareStatements(db);
   }
 
   /**
@@ -247,8 +271,9 @@ export class ServiceBusQueueStore {
     const list = Array.isArray(messages) ? (messages as readonly ServiceBusMessageInput[]) : [messages as ServiceBusMessageInput];
     const prepared = list.map((m, i) => prepareMessage(m, list.length > 1 ? `message ${i}` : 'message'));
     const now = this.#now().getTime();
-    const sent = inTransaction(this.#db, () =>
-      prepared.map((m) => {
+    const sent = this.#write(() =>
+      inTransaction(this.#db, () =>
+        prepared.map((m) => {
         const enqueuedAt = m.scheduledAt !== undefined && m.scheduledAt > now ? m.scheduledAt : now;
         const row = this.#sql.insert.get(
           name,
@@ -264,8 +289,9 @@ export class ServiceBusQueueStore {
           enqueuedAt,
           m.scheduledAt ?? null,
         );
-        return { messageId: m.messageId, sequenceNumber: toNumber(row?.['sequence_number']) };
-      }),
+          return { messageId: m.messageId, sequenceNumber: toNumber(row?.['sequence_number']) };
+        }),
+      ),
     );
     if (sent.length > 0) this.#onAvailable?.(name);
     return sent;
@@ -285,15 +311,17 @@ export class ServiceBusQueueStore {
     assertPositiveInteger('lockDurationInMs', options.lockDurationInMs);
     const now = this.#now().getTime();
     const deadLettered: DeadLetterEvent[] = [];
-    const received = inTransaction(this.#db, () => {
-      deadLettered.push(...this.#deadLetterExpired(name, now));
-      const ids = this.#sql.selectAvailable.all(name, now, options.maxMessages).map((r) => toNumber(r['sequence_number']));
-      return ids.map((id) => {
-        const row = this.#sql.lockOne.get(randomUUID(), now + options.lockDurationInMs, id);
-        if (!row) throw new Error(`Message ${id} vanished while being locked.`);
-        return toMessage(row, now);
-      });
-    });
+    const received = this.#write(() =>
+      inTransaction(this.#db, () => {
+        deadLettered.push(...this.#deadLetterExpired(name, now));
+        const ids = this.#sql.selectAvailable.all(name, now, options.maxMessages).map((r) => toNumber(r['sequence_number']));
+        return ids.map((id) => {
+          const row = this.#sql.lockOne.get(randomUUID(), now + options.lockDurationInMs, id);
+          if (!row) throw new Error(`Message ${id} vanished while being locked.`);
+          return toMessage(row, now);
+        });
+      }),
+    );
     this.#report(deadLettered);
     return received;
   }
@@ -309,7 +337,7 @@ export class ServiceBusQueueStore {
    * @throws MessageLockLostError when the lock expired or the token is unknown.
    */
   complete(lockToken: string): void {
-    const result = this.#sql.deleteByLock.run(lockToken, this.#now().getTime());
+    const result = this.#write(() => this.#sql.deleteByLock.run(lockToken, this.#now().getTime()));
     if (Number(result.changes) === 0) throw new MessageLockLostError(lockToken);
   }
 
@@ -324,7 +352,7 @@ export class ServiceBusQueueStore {
   abandon(lockToken: string): 'released' | 'deadLettered' {
     const now = this.#now().getTime();
     const events: DeadLetterEvent[] = [];
-    const message = inTransaction(this.#db, () => {
+    const message = this.#write(() => inTransaction(this.#db, () => {
       const locked = this.#locked(lockToken, now);
       if (locked.deliveryCount >= this.maxDeliveryCount) {
         events.push(this.#moveToDeadLetter(locked, MAX_DELIVERY_REASON, maxDeliveryDescription(locked.deliveryCount)));
@@ -332,7 +360,7 @@ export class ServiceBusQueueStore {
         this.#sql.release.run(locked.sequenceNumber);
       }
       return locked;
-    });
+    }));
     this.#report(events);
     if (events.length > 0) return 'deadLettered';
     this.#onAvailable?.(message.queue);
@@ -347,11 +375,13 @@ export class ServiceBusQueueStore {
    */
   release(lockToken: string): void {
     const now = this.#now().getTime();
-    const message = inTransaction(this.#db, () => {
-      const locked = this.#locked(lockToken, now);
-      this.#sql.release.run(locked.sequenceNumber);
-      return locked;
-    });
+    const message = this.#write(() =>
+      inTransaction(this.#db, () => {
+        const locked = this.#locked(lockToken, now);
+        this.#sql.release.run(locked.sequenceNumber);
+        return locked;
+      }),
+    );
     this.#onAvailable?.(message.queue);
   }
 
@@ -363,7 +393,7 @@ export class ServiceBusQueueStore {
    */
   deadLetter(lockToken: string, reason: string, description?: string): void {
     const now = this.#now().getTime();
-    const event = inTransaction(this.#db, () => this.#moveToDeadLetter(this.#locked(lockToken, now), reason, description));
+    const event = this.#write(() => inTransaction(this.#db, () => this.#moveToDeadLetter(this.#locked(lockToken, now), reason, description)));
     this.#report([event]);
   }
 
@@ -376,7 +406,7 @@ export class ServiceBusQueueStore {
   renewLock(lockToken: string, lockDurationInMs: number): Date {
     assertPositiveInteger('lockDurationInMs', lockDurationInMs);
     const now = this.#now().getTime();
-    const result = this.#sql.renew.run(now + lockDurationInMs, lockToken, now);
+    const result = this.#write(() => this.#sql.renew.run(now + lockDurationInMs, lockToken, now));
     if (Number(result.changes) === 0) throw new MessageLockLostError(lockToken);
     return new Date(now + lockDurationInMs);
   }
@@ -410,12 +440,27 @@ export class ServiceBusQueueStore {
    * @returns how many messages were deleted.
    */
   purge(queue: string, options: { deadLetter?: boolean } = {}): number {
-    return Number(this.#sql.purge.run(normalizeQueue(queue), options.deadLetter ? 1 : 0).changes);
+    const name = normalizeQueue(queue);
+    return Number(this.#write(() => this.#sql.purge.run(name, options.deadLetter ? 1 : 0)).changes);
+  }
+
+  /**
+   * Runs a mutation; a storage fault becomes `StorageUnavailableError` and marks the store
+   * unhealthy. While it is unhealthy, throws that error without touching the database.
+   */
+  #write<T>(work: () => T): T {
+    this.#health.assertWritable();
+    try {
+      return work();
+    } catch (error) {
+      if (isStorageFault(error)) throw this.#health.fail(error);
+      throw error;
+    }
   }
 
   /** Dead-letters expired locks that used their last delivery; reports after the commit. */
   #sweep(queue: string, now: number): void {
-    const events = inTransaction(this.#db, () => this.#deadLetterExpired(queue, now));
+    const events = this.#write(() => inTransaction(this.#db, () => this.#deadLetterExpired(queue, now)));
     this.#report(events);
   }
 

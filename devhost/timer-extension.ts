@@ -1,6 +1,7 @@
 import type { RegisteredFunction } from './core-types.js';
 import type { HostExtension, HostServices } from './extension-types.js';
 import { parseSchedule, type Schedule } from './ncrontab.js';
+import { isStorageFault, storageHealth } from './storage.js';
 
 /**
  * Timer triggers for the devhost, following the Functions timer extension (TimerListener and
@@ -83,14 +84,24 @@ export function createTimerExtension(services: HostServices, options: TimerExten
   let started = false;
   let stopping = false;
 
+  // Fail closed: no timer function is started while the database cannot be written.
+  const health = storageHealth(services.db, logger);
+
+  /** Stores the schedule status; a store that cannot be written is reported, the schedule goes on in memory. */
   const persist = (state: TimerState): void => {
     if (!state.useMonitor) return;
-    services.db
-      .prepare(
-        `INSERT INTO timer_schedule_status (function_name, last, next, last_updated) VALUES (?, ?, ?, ?)
-         ON CONFLICT (function_name) DO UPDATE SET last = excluded.last, next = excluded.next, last_updated = excluded.last_updated`,
-      )
-      .run(state.fn.name, state.status.last, state.status.next, state.status.lastUpdated);
+    try {
+      services.db
+        .prepare(
+          `INSERT INTO timer_schedule_status (function_name, last, next, last_updated) VALUES (?, ?, ?, ?)
+           ON CONFLICT (function_name) DO UPDATE SET last = excluded.last, next = excluded.next, last_updated = excluded.last_updated`,
+        )
+        .run(state.fn.name, state.status.last, state.status.next, state.status.lastUpdated);
+    } catch (error) {
+      if (!isStorageFault(error)) throw error;
+      health.fail(error);
+      logger.warn(`Timer '${state.fn.name}': its schedule status was not stored (${errorMessage(error)}).`);
+    }
   };
 
   const load = (name: string): ScheduleStatus | undefined => {
@@ -199,6 +210,13 @@ export function createTimerExtension(services: HostServices, options: TimerExten
   };
 
   const fire = (state: TimerState, kind: FireKind): void => {
+    if (!health.healthy) {
+      // Runs once the store is writable again (occurrences due meanwhile collapse into one).
+      void health.whenHealthy().then(() => {
+        if (started && !stopping && timers.get(state.fn.name) === state) fire(state, kind);
+      });
+      return;
+    }
     if (kind === 'scheduled' && state.pending > 0) {
       skipPast(state, Math.max(now(), state.status.next), 'an invocation was still running or queued');
       persist(state);

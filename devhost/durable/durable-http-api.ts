@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WEBHOOK_PATH, managementUrls, type HubSettings } from './client-binding.js';
 import { RUNTIME_STATUSES, TERMINAL_STATUSES, type InstanceQuery, type InstanceRecord, type RuntimeStatus } from './durable-store.js';
+import { STORAGE_RETRY_AFTER_SECONDS } from '../storage.js';
 import { isJsonText } from './json-text.js';
 import { DurableApiError, type InstanceOperationResult, type OrchestrationEngine } from './orchestration-engine.js';
 import { statusPayload, type StatusOptions } from './status-payload.js';
@@ -343,11 +344,17 @@ export function createDurableHttpApi(options: DurableHttpApiOptions): Handler {
     const isAdmin = path === ADMIN_PATH || path.startsWith(`${ADMIN_PATH}/`);
     if (!isWebhook && !isAdmin) return false;
     try {
+      engine.assertAvailable();
       if (isAdmin) await admin(req, res, url);
       else await route(req, res, url);
     } catch (error) {
       if (res.headersSent) {
         res.destroy();
+      } else if ((error as Error)?.name === 'StorageUnavailableError') {
+        // Nothing was acknowledged; the caller may retry after Retry-After.
+        sendJson(res, 503, { Message: 'The durable store cannot be written; retry later.', ExceptionMessage: (error as Error).message }, {
+          'retry-after': String(STORAGE_RETRY_AFTER_SECONDS),
+        });
       } else if (error instanceof DurableApiError) {
         sendError(res, error.status, error.message, error.exceptionMessage, error.exceptionType);
       } else if (error instanceof BodyTooLarge) {

@@ -1,6 +1,6 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { DevhostLogger } from '../logger.js';
-import { inTransaction } from '../storage.js';
+import { inTransaction, isStorageFault, sqliteMessage, storageHealth, type StorageHealth } from '../storage.js';
 import type { HistoryEvent } from './history.js';
 
 /**
@@ -12,6 +12,11 @@ import type { HistoryEvent } from './history.js';
  * outside the process (HTTP responses) and before reads. A unit is never split across
  * transactions, so the file always holds a consistent state: a SIGKILL loses at most the units
  * of the current turn, which is the same as having been killed a moment earlier.
+ *
+ * Fails closed: a commit that fails keeps its units, in order, at the head of the queue (units
+ * deferred meanwhile queue behind them) and marks the connection's {@link StorageHealth}
+ * unhealthy; `flush` then throws `StorageUnavailableError` (the HTTP API answers 503) until the
+ * health's retry loop commits them. Nothing is dropped and nothing uncommitted is acknowledged.
  */
 
 /** Runtime status names, as the status API reports them. */
@@ -179,7 +184,12 @@ function toInstance(row: InstanceRow): InstanceRecord {
 export class DurableStore {
   readonly #db: DatabaseSync;
   readonly #logger: DevhostLogger;
+  readonly #health: StorageHealth;
   #units: (() => void)[] = [];
+  /** Run once the units queued before them are committed. */
+  #afterCommit: (() => void)[] = [];
+  #generation: number;
+  readonly #removeRetry: () => void;
   #flushScheduled = false;
   #closed = false;
   #nextInboxSeq = 1;
@@ -189,6 +199,9 @@ export class DurableStore {
   constructor(db: DatabaseSync, logger: DevhostLogger) {
     this.#db = db;
     this.#logger = logger;
+    this.#health = storageHealth(db, logger);
+    this.#generation = this.#health.generation;
+    this.#removeRetry = this.#health.addRetry(() => this.#commitPending());
     db.exec(SCHEMA);
     const inboxMax = this.#get<{ m: number | null }>('SELECT MAX(seq) AS m FROM durable_inbox');
     const entityMax = this.#get<{ m: number | null }>('SELECT MAX(seq) AS m FROM durable_entity_queue');
@@ -197,6 +210,11 @@ export class DurableStore {
   }
 
   #statement(sql: string): StatementSync {
+    if (this.#generation !== this.#health.generation) {
+      // The connection was reopened: statements of the old one are finalized.
+      this.#statements.clear();
+      this.#generation = this.#health.generation;
+    }
     let statement = this.#statements.get(sql);
     if (!statement) {
       statement = this.#db.prepare(sql);
@@ -219,6 +237,21 @@ export class DurableStore {
 
   // ---- write batching -------------------------------------------------------------------
 
+  /** Whether the store takes writes (false while commits fail; see {@link StorageHealth}). */
+  get healthy(): boolean {
+    return this.#health.healthy;
+  }
+
+  /** Throws `StorageUnavailableError` (503) while commits fail: callers must not take new work. */
+  assertWritable(): void {
+    this.#health.assertWritable();
+  }
+
+  /** Calls `listener(healthy)` when commits start failing (`false`) and once they succeed again (`true`). */
+  onHealthChange(listener: (healthy: boolean) => void): () => void {
+    return this.#health.onChange(listener);
+  }
+
   /** Queues one logical change; it commits atomically with the others of this turn. */
   defer(unit: () => void): void {
     if (this.#closed) return;
@@ -227,29 +260,103 @@ export class DurableStore {
       this.#flushScheduled = true;
       setImmediate(() => {
         this.#flushScheduled = false;
-        this.flush();
+        this.#flushQuietly();
       });
     }
   }
 
-  /** Commits every queued change now, in one transaction. Synchronous. */
+  /**
+   * Runs `callback` once every unit queued so far is committed: now if nothing is pending,
+   * else right after the commit that takes them (possibly after a storage fault has cleared).
+   */
+  afterCommit(callback: () => void): void {
+    if (this.#units.length === 0 && this.#health.healthy) {
+      callback();
+      return;
+    }
+    this.#afterCommit.push(callback);
+    this.#flushQuietly();
+  }
+
+  /**
+   * Commits every queued change now, in one transaction. Synchronous.
+   *
+   * @throws StorageUnavailableError when the commit fails or the store is unhealthy; the units
+   *   stay queued (in order) and are committed by the retry loop, so the caller must not report
+   *   them as done.
+   */
   flush(): void {
-    if (this.#units.length === 0 || this.#closed) return;
-    const units = this.#units;
-    this.#units = [];
+    if (this.#closed) return;
+    this.#health.assertWritable();
+    if (this.#units.length === 0) return;
     try {
-      inTransaction(this.#db, () => {
-        for (const unit of units) unit();
-      });
+      this.#commitPending();
     } catch (error) {
-      this.#logger.error(`durable: committing ${units.length} change(s) failed; they are lost: ${(error as Error).stack ?? String(error)}`);
+      this.#logger.error(
+        `durable: committing ${this.#units.length} change(s) failed: ${sqliteMessage(error)}; they are kept, in order, and retried`,
+      );
+      throw this.#health.fail(error);
+    }
+  }
+
+  /**
+   * Runs `work` (statements) in its own transaction now, after the queued units.
+   *
+   * @throws StorageUnavailableError when the store cannot be written (nothing was changed).
+   */
+  writeNow(work: () => void): void {
+    this.flush();
+    try {
+      inTransaction(this.#db, work);
+    } catch (error) {
+      if (!isStorageFault(error)) throw error;
+      this.#logger.error(`durable: a write failed: ${sqliteMessage(error)}`);
+      throw this.#health.fail(error);
+    }
+  }
+
+  #flushQuietly(): void {
+    try {
+      this.flush();
+    } catch {
+      // Logged once by flush; the health's retry loop commits the units.
+    }
+  }
+
+  /** One transaction for every queued unit; on failure they stay queued, in order. */
+  #commitPending(): void {
+    if (this.#units.length > 0) {
+      const units = this.#units;
+      this.#units = [];
+      try {
+        inTransaction(this.#db, () => {
+          for (const unit of units) unit();
+        });
+      } catch (error) {
+        this.#units = this.#units.length === 0 ? units : units.concat(this.#units);
+        throw error;
+      }
+    }
+    if (this.#afterCommit.length > 0) {
+      for (const callback of this.#afterCommit.splice(0)) {
+        try {
+          callback();
+        } catch (error) {
+          this.#logger.error(`durable: a commit callback failed: ${(error as Error)?.stack ?? String(error)}`);
+        }
+      }
     }
   }
 
   /** Flushes and stops accepting writes (the core closes the database). */
   close(): void {
-    this.flush();
+    try {
+      this.flush();
+    } catch {
+      this.#logger.error(`durable: stopping with ${this.#units.length} change(s) not stored; none of them was acknowledged`);
+    }
     this.#closed = true;
+    this.#removeRetry();
   }
 
   /** A fresh inbox sequence number (messages are ordered by it). */

@@ -77,6 +77,19 @@ export class EntityScheduler {
     this.#stopped = true;
   }
 
+  /** Restarts dispatch after the store became writable again (batches wait while it is not). */
+  resume(): void {
+    for (const entity of this.#entities.values()) this.#markReady(entity);
+    this.#schedulePump();
+  }
+
+  #schedulePump(): void {
+    if (!this.#pumpScheduled && this.#ready.length > 0) {
+      this.#pumpScheduled = true;
+      setImmediate(() => this.#pump());
+    }
+  }
+
   /** Queues an operation (persisted with this turn's changes). */
   enqueue(entityId: string, request: EntityRequest): void {
     const record: EntityRequestRecord = { seq: this.#options.store.nextEntitySeq(), entityId, request };
@@ -88,6 +101,7 @@ export class EntityScheduler {
 
   /** A client signal: `op` with JSON-text input. */
   signal(name: string, key: string, op: string, inputJson: string | undefined): void {
+    this.#options.store.assertWritable();
     const request: EntityRequest = { id: randomUUID(), op, signal: true };
     if (inputJson !== undefined) request.input = inputJson;
     this.enqueue(entitySchedulerId(name, key), request);
@@ -121,15 +135,12 @@ export class EntityScheduler {
     if (entity.ready || entity.running || entity.queue.length === 0) return;
     entity.ready = true;
     this.#ready.push(entity);
-    if (!this.#pumpScheduled) {
-      this.#pumpScheduled = true;
-      setImmediate(() => this.#pump());
-    }
+    this.#schedulePump();
   }
 
   #pump(): void {
     this.#pumpScheduled = false;
-    while (!this.#stopped && this.#running < this.#options.maxConcurrent && this.#ready.length > 0) {
+    while (!this.#stopped && this.#options.store.healthy && this.#running < this.#options.maxConcurrent && this.#ready.length > 0) {
       const entity = this.#ready.shift() as EntityRuntime;
       entity.ready = false;
       if (entity.queue.length === 0) continue;

@@ -32,6 +32,10 @@ import { TimerWheel, type TimerHandle } from './timer-wheel.js';
  *   Activities are therefore at-least-once; timers that came due while the host was down fire
  *   at once.
  * - Hot state lives in memory; SQLite is the durable record.
+ * - Fails closed: while the store cannot commit, client operations throw
+ *   `StorageUnavailableError` (503) before touching memory, and no episode, activity or entity
+ *   batch is dispatched; work that finishes meanwhile queues its units behind the failed ones.
+ *   Dispatch resumes when the store reports healthy again.
  */
 
 /** An error the HTTP API reports with `status`, in the extension's error shape. */
@@ -151,6 +155,7 @@ export class OrchestrationEngine {
   #pumpScheduled = false;
   #stopping = false;
   #started = false;
+  #removeHealthListener: (() => void) | undefined;
   /** Counters for benchmarks and diagnostics. */
   readonly stats = { episodes: 0, activities: 0, entityBatches: 0 };
 
@@ -183,6 +188,12 @@ export class OrchestrationEngine {
   start(): void {
     if (this.#started) return;
     this.#started = true;
+    this.#removeHealthListener = this.#store.onHealthChange((healthy) => {
+      if (!healthy || this.#stopping) return;
+      this.#schedulePump();
+      this.#startActivities();
+      this.entities.resume();
+    });
     this.#recover();
     this.entities.recover();
     this.#schedulePump();
@@ -194,6 +205,7 @@ export class OrchestrationEngine {
    */
   async stop(graceMs = 5000): Promise<void> {
     this.#stopping = true;
+    this.#removeHealthListener?.();
     this.entities.stop();
     this.#timers.stop();
     const deadline = Date.now() + graceMs;
@@ -205,7 +217,11 @@ export class OrchestrationEngine {
       await Promise.race([Promise.allSettled([...this.#inFlight]), grace]);
       clearTimeout(timer);
     }
-    this.#store.flush();
+    try {
+      this.#store.flush();
+    } catch {
+      // The store logged what it could not commit; none of it was acknowledged.
+    }
     for (const resolve of this.#idleWaiters.splice(0)) resolve();
     for (const waiters of this.#waiters.values()) for (const resolve of waiters) resolve(undefined);
     this.#waiters.clear();
@@ -248,6 +264,7 @@ export class OrchestrationEngine {
    * extension reports `OrchestrationAlreadyExistsException`).
    */
   startOrchestration(name: string, requestedId: string | undefined, inputJson: string | undefined): string {
+    this.#store.assertWritable();
     const fn = this.functions.find('orchestrator', name);
     if (!fn) throw new DurableApiError(400, 'One or more of the arguments submitted is incorrect', this.functions.missing('orchestrator', name), 'System.ArgumentException');
     const instanceId = requestedId === undefined || requestedId === '' ? newId() : requestedId;
@@ -269,6 +286,7 @@ export class OrchestrationEngine {
 
   /** Raises an external event (`dataJson` is JSON text). */
   raiseEvent(instanceId: string, eventName: string, dataJson: string | undefined): InstanceOperationResult {
+    this.#store.assertWritable();
     const active = this.#active.get(instanceId);
     if (!active) return this.#store.getInstance(instanceId) ? 'gone' : 'notFound';
     const fields: Partial<HistoryEvent> = { Name: eventName };
@@ -290,6 +308,7 @@ export class OrchestrationEngine {
   }
 
   #control(instanceId: string, type: number, reason: string | undefined): InstanceOperationResult {
+    this.#store.assertWritable();
     const active = this.#active.get(instanceId);
     if (!active) return this.#store.getInstance(instanceId) ? 'gone' : 'notFound';
     this.#deliver(instanceId, null, historyEvent(type, Date.now(), reason === undefined ? {} : { Input: reason }));
@@ -304,20 +323,21 @@ export class OrchestrationEngine {
     if (!TERMINAL_STATUSES.has(record.status)) {
       throw new DurableApiError(400, `The instance '${instanceId}' is ${record.status}; only completed, failed or terminated instances can be purged.`);
     }
-    this.#store.deleteInstance(instanceId);
+    this.#store.writeNow(() => this.#store.deleteInstance(instanceId));
     return 1;
   }
 
   /** Purges the terminal instances matching `query`; returns how many. */
   purgeWhere(query: InstanceQuery): number {
     this.#store.flush();
-    let deleted = 0;
-    for (const record of this.#store.queryInstances(query)) {
-      if (!TERMINAL_STATUSES.has(record.status)) continue;
-      this.#store.deleteInstance(record.instanceId);
-      deleted++;
-    }
-    return deleted;
+    const purgeable = this.#store.queryInstances(query).filter((record) => TERMINAL_STATUSES.has(record.status));
+    if (purgeable.length > 0) this.#store.writeNow(() => purgeable.forEach((record) => this.#store.deleteInstance(record.instanceId)));
+    return purgeable.length;
+  }
+
+  /** Throws `StorageUnavailableError` (503) while the store cannot commit. */
+  assertAvailable(): void {
+    this.#store.assertWritable();
   }
 
   /** Commits this turn's changes now; call before telling a client that something happened. */
@@ -476,7 +496,7 @@ export class OrchestrationEngine {
    */
   #pump(): void {
     this.#pumpScheduled = false;
-    while (!this.#stopping && this.#runningEpisodes < this.#options.maxConcurrentOrchestrations) {
+    while (!this.#stopping && this.#store.healthy && this.#runningEpisodes < this.#options.maxConcurrentOrchestrations) {
       const active = this.#ready.shift();
       if (!active) break;
       active.ready = false;
@@ -519,7 +539,7 @@ export class OrchestrationEngine {
 
   /** Starts queued activities up to the cap. Completions refill at once (no turn boundary). */
   #startActivities(): void {
-    while (!this.#stopping && this.#runningActivities < this.#options.maxConcurrentActivities) {
+    while (!this.#stopping && this.#store.healthy && this.#runningActivities < this.#options.maxConcurrentActivities) {
       const work = this.#activities.shift();
       if (!work) break;
       this.#runningActivities++;
@@ -895,8 +915,10 @@ export class OrchestrationEngine {
     const waiters = this.#waiters.get(record.instanceId);
     if (waiters) {
       this.#waiters.delete(record.instanceId);
-      this.#store.flush();
-      for (const resolve of waiters) resolve({ ...record });
+      // Waiters answer HTTP callers: only once the outcome is stored.
+      this.#store.afterCommit(() => {
+        for (const resolve of waiters) resolve({ ...record });
+      });
     }
   }
 

@@ -3,6 +3,7 @@ import type { HostServices } from '../../devhost/extension-types.js';
 import { startDevhost, type Devhost } from '../../devhost/host.js';
 import { createDurableExtension, isDurableExtension, type DurableExtension } from '../../devhost/durable/index.js';
 import type { InstanceRecord } from '../../devhost/durable/durable-store.js';
+import type { DevhostLogger } from '../../devhost/logger.js';
 
 export const durableAppDir = join(import.meta.dirname, '..', 'fixtures', 'durable-app');
 
@@ -54,13 +55,14 @@ export interface DurableHarness {
 }
 
 export async function startDurableHarness(
-  options: { storage?: string; wrap?: (services: HostServices) => HostServices } = {},
+  options: { storage?: string; wrap?: (services: HostServices) => HostServices; logger?: DevhostLogger } = {},
 ): Promise<DurableHarness> {
   const host = await startDevhost({
     appDir: durableAppDir,
     port: 0,
     storage: options.storage ?? 'memory',
     logLevel: 'error',
+    ...(options.logger ? { logger: options.logger } : {}),
     extensions: [(services) => createDurableExtension(options.wrap ? options.wrap(services) : services)],
   });
   const durable = host.extension(isDurableExtension);
