@@ -6,7 +6,7 @@ import { parseConfig, type AppConfig } from './config.js';
 import type { ModelClient } from './model/model-client.js';
 import { createModelGateway, systemClock } from './model/model-gateway.js';
 import { createAzureTokenProvider, createOpenAIModelClient } from './model/openai-model-client.js';
-import { AzureBlobStore } from './storage/azure-blob-store.js';
+import { AzureBlobStore, REQUEST_PATH_RETRY, type BlobStoreConnection } from './storage/azure-blob-store.js';
 import type { BlobStore } from './storage/blob-store.js';
 import { createEntraTokenVerifier, remoteSigningKeys, type AccessTokenVerifier } from './auth/entra-token-verifier.js';
 import { KeyVaultSecretProvider } from './auth/key-vault-secret-provider.js';
@@ -30,6 +30,8 @@ export interface Deps {
   startedAtMs: number;
   version: string;
   catalog: AgentCatalog;
+  /** The blob store for HTTP request paths: bounded SDK retry, so outages answer 503 promptly. */
+  requestBlobs: BlobStore;
   runtime: AgentRuntimeDeps;
   /** Tenant records (control plane); in single mode only the configured tenant resolves. */
   tenants: TenantDirectory;
@@ -79,18 +81,14 @@ class NullRunEventSink implements RunEventSink {
 export function createDeps(config: AppConfig, overrides: DepsOverrides = {}): Deps {
   const now = overrides.now ?? (() => Date.now());
   const identity = config.managedIdentityClientId ? { managedIdentityClientId: config.managedIdentityClientId } : {};
-  const blobs =
-    overrides.blobs ??
-    new AzureBlobStore(
-      config.blob.kind === 'identity'
-        ? {
-            kind: 'identity',
-            accountUrl: config.blob.accountUrl,
-            container: config.blob.container,
-            credential: new DefaultAzureCredential(identity),
-          }
-        : { kind: 'connection-string', connectionString: config.blob.connectionString, container: config.blob.container },
-    );
+  const blobConnection: BlobStoreConnection =
+    config.blob.kind === 'identity'
+      ? { kind: 'identity', accountUrl: config.blob.accountUrl, container: config.blob.container, credential: new DefaultAzureCredential(identity) }
+      : { kind: 'connection-string', connectionString: config.blob.connectionString, container: config.blob.container };
+  // Activities keep the SDK's own retries (Durable retries them too); HTTP doors use a short,
+  // bounded policy so a storage outage is a prompt 503, not a 500 after ~16 s.
+  const blobs = overrides.blobs ?? new AzureBlobStore(blobConnection);
+  const requestBlobs = overrides.blobs ?? new AzureBlobStore(blobConnection, REQUEST_PATH_RETRY);
   const modelClient =
     overrides.modelClient ??
     (config.model.kind === 'azure'
@@ -111,7 +109,7 @@ export function createDeps(config: AppConfig, overrides: DepsOverrides = {}): De
   });
   const events = overrides.events ?? (config.runEventsFile ? new JsonLinesRunEventSink(config.runEventsFile) : new NullRunEventSink());
   const tools = new Map((overrides.tools ?? builtInTools).map((t) => [t.name, t]));
-  const tenants = overrides.tenants ?? createTenantDirectory(config, blobs, now);
+  const tenants = overrides.tenants ?? createTenantDirectory(config, requestBlobs, now);
   const tokens =
     overrides.tokens ??
     createEntraTokenVerifier({
@@ -139,6 +137,7 @@ export function createDeps(config: AppConfig, overrides: DepsOverrides = {}): De
     startedAtMs: overrides.startedAtMs ?? now(),
     version: overrides.version ?? '0.1.0',
     catalog: overrides.catalog ?? AgentCatalog.fromDirectory(config.agentsDir),
+    requestBlobs,
     runtime: {
       blobs,
       gateway,

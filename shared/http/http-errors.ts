@@ -95,3 +95,23 @@ export function isKeySourceFailure(error: unknown): boolean {
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return true;
   return e?.name === 'TypeError' && e.message === 'fetch failed';
 }
+
+/**
+ * A dependency failure that is not the request's fault, recognised from the SDKs' own error
+ * shapes: the Durable client could not reach its backend (a transport error, or the extension
+ * answered 5xx, e.g. the local host's 503 while its store cannot be written), or a storage call
+ * failed on the service side. Returns the 503 to answer with, or undefined.
+ */
+export function dependencyUnavailable(error: unknown): ServiceUnavailableError | undefined {
+  const e = error as { name?: unknown; message?: unknown; statusCode?: unknown; response?: unknown; code?: unknown } | undefined;
+  const message = typeof e?.message === 'string' ? e.message : '';
+  // durable-functions: `The operation failed with an unexpected status code: 503. Details: ...`
+  if (/unexpected status code: 5\d\d\b/.test(message) || (e?.name === 'AxiosError' && e.response === undefined)) {
+    return new ServiceUnavailableError('orchestration_backend_unavailable', 'The orchestration backend cannot be reached right now; retry shortly.', 5, error);
+  }
+  if (e?.name === 'RestError' && (typeof e.statusCode !== 'number' || e.statusCode >= 500)) {
+    return new ServiceUnavailableError('storage_unavailable', 'The blob store cannot be reached right now; retry shortly.', 5, error);
+  }
+  return undefined;
+}
+

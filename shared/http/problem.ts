@@ -1,5 +1,6 @@
 import type { HttpResponseInit } from '@azure/functions';
 import { isAppErrorShape } from '../errors.js';
+import { dependencyUnavailable } from './http-errors.js';
 
 /** An RFC 9457 problem document plus our stable `code`. */
 export interface Problem {
@@ -66,6 +67,7 @@ export function errorToProblem(
   report: (error: unknown) => void,
 ): HttpResponseInit {
   const instance = context.instance === undefined ? {} : { instance: context.instance };
+  error = dependencyUnavailable(error) ?? error;
   // 4xx are the caller's; a 503 (a dependency such as the identity provider is unreachable) is
   // shown as such, with Retry-After, and still reported; any other failure is a bare 500.
   if (isAppErrorShape(error) && (error.status < 500 || error.name === 'ServiceUnavailableError')) {

@@ -24,7 +24,7 @@ import { RUN_STATUSES, isFinished, runStatusOf, runSummaryOf, runViewOf, snapsho
  * permission, and spends one request of the tenant's rate budget. Handlers start or query
  * Durable instances and return at once; none calls a model or waits for a run.
  */
-export type RunsApiDeps = Pick<Deps, 'config' | 'catalog' | 'tenants' | 'tokens' | 'rateLimiter'> & { runtime: Pick<Deps['runtime'], 'blobs'> };
+export type RunsApiDeps = Pick<Deps, 'config' | 'catalog' | 'tenants' | 'tokens' | 'rateLimiter' | 'requestBlobs'>;
 
 /** How a handler reaches the Durable client (`df.getClient(context)` in Azure; a fake in tests). */
 export type DurableClientFactory = (context: InvocationContext) => DurableClient;
@@ -159,7 +159,7 @@ export function createRunsApiHandlers(deps: RunsApiDeps, getClient: DurableClien
     const { tenant } = await authorize(deps, request, [RunPermission.read, RunPermission.write]);
     const query = validate(ListQuery, Object.fromEntries(request.query.entries()), 'query');
     let after = query.continuationToken ? decodeCursor(query.continuationToken) : undefined;
-    const space = new TenantBlobSpace(deps.runtime.blobs, tenant.id);
+    const space = new TenantBlobSpace(deps.requestBlobs, tenant.id);
     const client = getClient(door.invocation);
     const page: InstanceSnapshot[] = [];
     const seen = new Set<string>();

@@ -1,5 +1,6 @@
 import type { TokenCredential } from '@azure/identity';
-import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import { BlobServiceClient, type ContainerClient, type StoragePipelineOptions } from '@azure/storage-blob';
+import { ServiceUnavailableError } from '../http/http-errors.js';
 import type { BlobStore, ListOptions } from './blob-store.js';
 
 export type BlobStoreConnection =
@@ -13,16 +14,43 @@ function statusOf(error: unknown): number | undefined {
   return e?.name === 'RestError' && typeof e.statusCode === 'number' ? e.statusCode : undefined;
 }
 
+/**
+ * The SDK's retry policy for one store. Activities keep the SDK default (Durable retries on top
+ * are cheap there); request paths use a short, bounded one so a storage outage answers 503
+ * within seconds instead of after the default ~16 s of retries.
+ */
+export interface BlobRetryPolicy {
+  maxTries: number;
+  tryTimeoutInMs: number;
+  retryDelayInMs: number;
+  maxRetryDelayInMs: number;
+}
+
+/** For HTTP request paths: two tries, 5 s each at most. */
+export const REQUEST_PATH_RETRY: BlobRetryPolicy = { maxTries: 2, tryTimeoutInMs: 5_000, retryDelayInMs: 200, maxRetryDelayInMs: 1_000 };
+
+/** The store could not be reached or failed on its side (no answer, 408, 5xx): a 503 worth retrying. */
+function unavailable(error: unknown): unknown {
+  const status = statusOf(error);
+  const e = error as { name?: unknown };
+  const transport = status === undefined && (e?.name === 'RestError' || e?.name === 'AbortError' || e?.name === 'TypeError');
+  if (transport || status === 408 || (status !== undefined && status >= 500)) {
+    return new ServiceUnavailableError('storage_unavailable', 'The blob store cannot be reached right now; retry shortly.', 5, error);
+  }
+  return error;
+}
+
 /** {@link BlobStore} over Azure Blob Storage (`@azure/storage-blob`). */
 export class AzureBlobStore implements BlobStore {
   readonly #container: ContainerClient;
   #ensured: Promise<unknown> | undefined;
 
-  constructor(connection: BlobStoreConnection) {
+  constructor(connection: BlobStoreConnection, retry?: BlobRetryPolicy) {
+    const pipeline: StoragePipelineOptions = retry ? { retryOptions: retry } : {};
     const service =
       connection.kind === 'identity'
-        ? new BlobServiceClient(connection.accountUrl, connection.credential)
-        : BlobServiceClient.fromConnectionString(connection.connectionString);
+        ? new BlobServiceClient(connection.accountUrl, connection.credential, pipeline)
+        : BlobServiceClient.fromConnectionString(connection.connectionString, pipeline);
     this.#container = service.getContainerClient(connection.container);
   }
 
@@ -35,7 +63,11 @@ export class AzureBlobStore implements BlobStore {
     return this.#ensured;
   }
 
-  async put(path: string, content: string | Uint8Array, options: { contentType?: string; ifNoneMatch?: boolean } = {}) {
+  put(path: string, content: string | Uint8Array, options: { contentType?: string; ifNoneMatch?: boolean } = {}) {
+    return this.#put(path, content, options).catch((error: unknown) => Promise.reject(unavailable(error)));
+  }
+
+  async #put(path: string, content: string | Uint8Array, options: { contentType?: string; ifNoneMatch?: boolean }) {
     await this.#ensure();
     const body = typeof content === 'string' ? Buffer.from(content) : content;
     const blob = this.#container.getBlockBlobClient(path);
@@ -54,7 +86,11 @@ export class AzureBlobStore implements BlobStore {
     }
   }
 
-  async get(path: string): Promise<Buffer | undefined> {
+  get(path: string): Promise<Buffer | undefined> {
+    return this.#get(path).catch((error: unknown) => Promise.reject(unavailable(error)));
+  }
+
+  async #get(path: string): Promise<Buffer | undefined> {
     await this.#ensure();
     try {
       return await this.#container.getBlobClient(path).downloadToBuffer();
@@ -64,7 +100,11 @@ export class AzureBlobStore implements BlobStore {
     }
   }
 
-  async list(prefix: string, limit = 1000, options: ListOptions = {}) {
+  list(prefix: string, limit = 1000, options: ListOptions = {}) {
+    return this.#list(prefix, limit, options).catch((error: unknown) => Promise.reject(unavailable(error)));
+  }
+
+  async #list(prefix: string, limit: number, options: ListOptions) {
     await this.#ensure();
     const { startAfter } = options;
     if (startAfter === undefined) return this.#listFrom(prefix, limit, undefined, false);
@@ -90,8 +130,12 @@ export class AzureBlobStore implements BlobStore {
   }
 
   async delete(path: string): Promise<boolean> {
-    await this.#ensure();
-    const result = await this.#container.getBlobClient(path).deleteIfExists();
-    return result.succeeded;
+    try {
+      await this.#ensure();
+      const result = await this.#container.getBlobClient(path).deleteIfExists();
+      return result.succeeded;
+    } catch (error) {
+      throw unavailable(error);
+    }
   }
 }

@@ -191,7 +191,7 @@ export function frontDoorFixture(issuer: DevTokenIssuer, env: Record<string, str
     }),
     secrets,
     rateLimiter: new TokenBucketRateLimiter(clock.now),
-    runtime: { blobs: new MemoryBlobStore() },
+    requestBlobs: new MemoryBlobStore(),
   };
   return { clock, client: new FakeDurableClient(clock), deps, secrets, logs: [] };
 }

@@ -1,4 +1,8 @@
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { azuriteConnectionString } from '../../devhost/azurite.js';
+import { AzureBlobStore, REQUEST_PATH_RETRY } from '../../shared/storage/azure-blob-store.js';
 import { indexRun } from '../../shared/agent-runtime/run-index.js';
 import { runIdFor } from '../../shared/agent-runtime/start-run.js';
 import { TenantBlobSpace } from '../../shared/storage/blob-store.js';
@@ -307,7 +311,7 @@ describe('runs API: read and list', () => {
 
   it('pages through the tenant’s top-level runs only, newest first', async () => {
     const t0 = Date.parse('2026-01-01T00:00:00Z');
-    const contoso = new TenantBlobSpace(fx.deps.runtime.blobs, 'contoso');
+    const contoso = new TenantBlobSpace(fx.deps.requestBlobs, 'contoso');
     const at = (ms: number) => new Date(ms).toISOString();
     for (let i = 0; i < 5; i++) {
       const id = `contoso--run${String(i).padStart(17, '0')}`;
@@ -321,7 +325,7 @@ describe('runs API: read and list', () => {
     await indexRun(contoso, 'contoso--purged0000000000000', at(t0 + 8000));
     fx.client.put({ instanceId: 'fabrikam--run00000000000000000', input: storedInput('fabrikam', 'x'), createdTime: at(t0 + 9000) });
     await indexRun(contoso, 'fabrikam--run00000000000000000', at(t0 + 7000));
-    await indexRun(new TenantBlobSpace(fx.deps.runtime.blobs, 'fabrikam'), 'fabrikam--run00000000000000000', at(t0 + 9000));
+    await indexRun(new TenantBlobSpace(fx.deps.requestBlobs, 'fabrikam'), 'fabrikam--run00000000000000000', at(t0 + 9000));
 
     const bearer = await token({ roles: ['Runs.Read'] });
     const list = (query: Record<string, string>) =>
@@ -412,5 +416,43 @@ describe('runs API: rate limit', () => {
     expect((await list()).status).toBe(200);
     // Budgets are per tenant: contoso is unaffected.
     expect((await runs.listRuns(request({ path: '/tenants/contoso/runs', params: { tenantId: 'contoso' }, token: await token() }), invocation()).then(answer)).status).toBe(200);
+  });
+});
+
+describe('runs API: dependency outages (503, promptly)', () => {
+  it('answers the runs list with 503 + Retry-After when Blob cannot be reached, after a bounded number of tries', async () => {
+    // A "storage account" that accepts connections and drops them: every SDK try is counted.
+    let connections = 0;
+    const dead = createServer((socket) => {
+      connections += 1;
+      socket.destroy();
+    });
+    await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
+    const port = (dead.address() as AddressInfo).port;
+    try {
+      const blobs = new AzureBlobStore(
+        { kind: 'connection-string', connectionString: azuriteConnectionString(`http://127.0.0.1:${port}`), container: 'agent-data' },
+        REQUEST_PATH_RETRY,
+      );
+      const api = createRunsApiHandlers({ ...fx.deps, requestBlobs: blobs }, () => fx.client.asClient());
+      const res = answer(await api.listRuns(request({ path: '/tenants/contoso/runs', params: { tenantId: 'contoso' }, token: await token({ roles: ['Runs.Read'] }) }), invocation()));
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('5');
+      expect(res.body).toMatchObject({ status: 503, code: 'storage_unavailable' });
+      // The bounded request-path policy: at most REQUEST_PATH_RETRY.maxTries tries (the default SDK policy makes 4, over ~16 s).
+      expect(connections).toBeGreaterThan(0);
+      expect(connections).toBeLessThanOrEqual(REQUEST_PATH_RETRY.maxTries);
+    } finally {
+      dead.close();
+    }
+  });
+
+  it('answers 503 when the orchestration backend answers 5xx (e.g. the local host while its store cannot be written)', async () => {
+    const failing = { ...fx.client.asClient(), getStatus: async () => Promise.reject(new Error('The operation failed with an unexpected status code: 503. Details: {}')) };
+    const api = createRunsApiHandlers(fx.deps, () => failing as never);
+    const res = answer(await api.getRun(request({ path: '/tenants/contoso/runs/x', params: { tenantId: 'contoso', runId: 'contoso--aaaaaaaaaaaaaaaaaaaa' }, token: await token() }), invocation()));
+    expect(res.status).toBe(503);
+    expect(res.body).toMatchObject({ code: 'orchestration_backend_unavailable' });
+    expect(res.headers.get('retry-after')).toBe('5');
   });
 });
