@@ -1,18 +1,37 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
- * Starts Azurite's blob service (the real Azure Storage emulator, npm `azurite`) as a child
- * process on loopback, with telemetry and the API-version check off. In memory for tests; on
- * disk under `location` otherwise.
+ * Starts Azurite's blob service (the real Azure Storage emulator, npm `azurite`) on loopback,
+ * with telemetry and the API-version check off. In memory for tests; on disk under `location`
+ * otherwise.
+ *
+ * With `survivesParent` (what `npm start` uses), Azurite runs in a process group of its own and
+ * is recorded in `<location>/azurite.pid`: a `kill -9` of `npm start` (even of its whole process
+ * group) does not take it down, so blobs the orchestration has already relied on are not lost
+ * with it (Azurite saves its blob index only every 5 s, while the devhost's SQLite commits at
+ * once). The next `npm start` finds it by the pid file and uses it again; a graceful stop
+ * (Ctrl+C, SIGTERM) stops it, and it saves its index then.
  */
 export interface AzuriteHandle {
   blobEndpoint: string;
   /** A connection string for this instance (Azurite's published development account). */
   connectionString: string;
+  /** True when an Azurite left running by an earlier `npm start` was taken over. */
+  reused: boolean;
   stop(): Promise<void>;
+}
+
+export interface AzuriteOptions {
+  /** 0 (default): any free port. `survivesParent` needs a fixed port. */
+  port?: number;
+  /** Folder for Azurite's files; omitted: in memory. */
+  location?: string;
+  /** Run detached and reuse a running one (see above). Needs `location` and a fixed `port`. */
+  survivesParent?: boolean;
 }
 
 // Azurite's fixed development account and key, published in Microsoft's Azurite documentation.
@@ -24,18 +43,96 @@ export function azuriteConnectionString(blobEndpoint: string): string {
   return `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_ACCOUNT_KEY};BlobEndpoint=${blobEndpoint}/${DEV_ACCOUNT};`;
 }
 
-export async function startAzurite(options: { port?: number; location?: string } = {}): Promise<AzuriteHandle> {
+function azuriteArgs(port: number, location: string | undefined): string[] {
   const require = createRequire(import.meta.url);
   const pkgDir = dirname(require.resolve('azurite/package.json'));
   const bin = join(pkgDir, 'dist', 'src', 'blob', 'main.js');
-  const args = [bin, '--blobHost', '127.0.0.1', '--blobPort', String(options.port ?? 0), '--skipApiVersionCheck', '--disableTelemetry', '--silent', '--loose'];
-  if (options.location) {
-    mkdirSync(options.location, { recursive: true });
-    args.push('--location', options.location);
+  const args = [bin, '--blobHost', '127.0.0.1', '--blobPort', String(port), '--skipApiVersionCheck', '--disableTelemetry', '--silent', '--loose'];
+  if (location) {
+    mkdirSync(location, { recursive: true });
+    args.push('--location', location);
   } else {
     args.push('--inMemoryPersistence');
   }
-  const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  return args;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** True when something answers HTTP at the endpoint the way Azurite's blob service does. */
+async function answers(endpoint: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${endpoint}/${DEV_ACCOUNT}?comp=list`, { signal: AbortSignal.timeout(1_000) });
+    await res.arrayBuffer();
+    return res.headers.get('server')?.includes('Azurite') === true || res.headers.has('x-ms-request-id');
+  } catch {
+    return false;
+  }
+}
+
+interface PidRecord {
+  pid: number;
+  port: number;
+  location: string;
+}
+
+async function stopPid(pid: number, pidFile: string): Promise<void> {
+  if (alive(pid)) process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 200 && alive(pid); i += 1) await sleep(50);
+  if (alive(pid)) process.kill(pid, 'SIGKILL');
+  rmSync(pidFile, { force: true });
+}
+
+async function startSurvivor(port: number, location: string): Promise<AzuriteHandle> {
+  const pidFile = join(location, 'azurite.pid');
+  const endpoint = `http://127.0.0.1:${port}`;
+  const handle = (pid: number, reused: boolean): AzuriteHandle => ({
+    blobEndpoint: endpoint,
+    connectionString: azuriteConnectionString(endpoint),
+    reused,
+    stop: () => stopPid(pid, pidFile),
+  });
+  if (existsSync(pidFile)) {
+    const record = JSON.parse(readFileSync(pidFile, 'utf8')) as PidRecord;
+    if (record.port === port && resolve(record.location) === resolve(location) && alive(record.pid) && (await answers(endpoint))) {
+      return handle(record.pid, true);
+    }
+    rmSync(pidFile, { force: true });
+  }
+  mkdirSync(location, { recursive: true });
+  const log = openSync(join(location, 'azurite.log'), 'a');
+  const child = spawn(process.execPath, azuriteArgs(port, location), { detached: true, stdio: ['ignore', log, log] });
+  closeSync(log);
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('Azurite did not start (no pid)');
+  let exitCode: number | null = null;
+  child.once('exit', (code) => (exitCode = code ?? -1));
+  child.unref();
+  for (let i = 0; i < 600; i += 1) {
+    if (exitCode !== null) throw new Error(`Azurite exited with ${exitCode}; see ${join(location, 'azurite.log')} (is port ${port} taken?)`);
+    if (await answers(endpoint)) {
+      writeFileSync(pidFile, JSON.stringify({ pid, port, location } satisfies PidRecord));
+      return handle(pid, false);
+    }
+    await sleep(50);
+  }
+  await stopPid(pid, pidFile);
+  throw new Error(`Azurite did not answer on ${endpoint} within 30 s`);
+}
+
+export async function startAzurite(options: AzuriteOptions = {}): Promise<AzuriteHandle> {
+  if (options.survivesParent) {
+    if (!options.location || !options.port) throw new Error('an Azurite that survives its parent needs a location and a fixed port');
+    return startSurvivor(options.port, options.location);
+  }
+  const child: ChildProcess = spawn(process.execPath, azuriteArgs(options.port ?? 0, options.location), { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const endpoint = await new Promise<string>((resolve, reject) => {
     let output = '';
@@ -58,6 +155,7 @@ export async function startAzurite(options: { port?: number; location?: string }
   return {
     blobEndpoint: endpoint,
     connectionString: azuriteConnectionString(endpoint),
+    reused: false,
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;

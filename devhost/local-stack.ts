@@ -1,7 +1,7 @@
 import { BlobServiceClient } from '@azure/storage-blob';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { startAzurite, type AzuriteHandle } from './azurite.js';
+import { startAzurite, type AzuriteHandle, type AzuriteOptions } from './azurite.js';
 import { DEV_ISSUER_DEFAULT_PORT, defaultDevIssuerKeyFile, startDevTokenIssuer, type DevTokenIssuer } from './dev-token-issuer.js';
 import { startDevhost, type Devhost } from './host.js';
 import type { LogLevel } from './logger.js';
@@ -19,8 +19,8 @@ export interface LocalStackOptions {
   port: number;
   storage: StorageOption;
   logLevel: LogLevel;
-  /** Azurite blob port (0: any) and on-disk location (undefined: in memory). */
-  azurite: { port: number; location?: string };
+  /** Azurite blob port (0: any), on-disk location (undefined: in memory), and whether it outlives a killed parent. */
+  azurite: AzuriteOptions;
   offlineModelPort: number;
   /** The development token issuer's port (default 7073; 0 in tests). */
   devIssuerPort?: number;

@@ -15,14 +15,15 @@ async function main(): Promise<void> {
     port: Number(process.env['DEVHOST_PORT'] ?? '7071'),
     storage: join(root, '.devhost', 'devhost.db'),
     logLevel: 'info',
-    azurite: { port: Number(process.env['AZURITE_BLOB_PORT'] ?? '10000'), location: join(root, '.devhost', 'azurite') },
+    // Azurite outlives a kill -9 of this process (see devhost/azurite.ts) and is reused on restart.
+    azurite: { port: Number(process.env['AZURITE_BLOB_PORT'] ?? '10000'), location: join(root, '.devhost', 'azurite'), survivesParent: true },
     offlineModelPort: Number(process.env['OFFLINE_MODEL_PORT'] ?? '7072'),
     seed: { documentsDir: join(root, 'samples', 'documents'), tenants: ['contoso', 'fabrikam'] },
   });
   process.stdout.write(
     [
       `devhost listening on ${stack.devhost.url}`,
-      `  Azurite blob: ${stack.azurite.blobEndpoint}`,
+      `  Azurite blob: ${stack.azurite.blobEndpoint}${stack.azurite.reused ? ' (still running from an earlier start: reused)' : ''}`,
       `  offline model (a deterministic stand-in for Azure OpenAI): ${stack.offlineModel.url}`,
       `  development token issuer: ${stack.devIssuer.url}  (npm run -s token -- --tenant contoso --roles Runs.Write)`,
       `  master key for /admin and durable APIs: .devhost/keys.json`,
