@@ -5,9 +5,9 @@
 
 targetScope = 'resourceGroup'
 
-@description('azd environment name (AZURE_ENV_NAME); seeds every resource name and the azd-env-name tag.')
+@description('azd environment name (AZURE_ENV_NAME: letters, digits, hyphens); seeds every resource name and the azd-env-name tag.')
 @minLength(1)
-@maxLength(40)
+@maxLength(24)
 param environmentName string
 
 @description('Which deployed environment this is; becomes APP_ENVIRONMENT.')
@@ -150,7 +150,7 @@ var names = {
   appInsights: 'appi-${environmentName}-${token}'
   storage: take('st${token}${replace(toLower(environmentName), '-', '')}', 24)
   serviceBus: 'sb-${environmentName}-${token}'
-  keyVault: take('kv-${token}-${environmentName}', 24)
+  keyVault: take('kv${token}${replace(toLower(environmentName), '-', '')}', 24)
   openAi: 'oai-${environmentName}-${token}'
   scheduler: 'dts-${environmentName}-${token}'
   vnet: 'vnet-${environmentName}-${token}'

@@ -64,7 +64,7 @@ param singleTenantId string
 param botAppId string
 param toolEgressAllowList string
 
-resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {
+resource plan 'Microsoft.Web/serverfarms@2025-03-01' = {
   name: planName
   location: location
   tags: tags
@@ -78,7 +78,7 @@ var alwaysReady = concat(
   alwaysReadyDurable > 0 ? [{ name: 'durable', instanceCount: alwaysReadyDurable }] : []
 )
 
-resource site 'Microsoft.Web/sites@2024-11-01' = {
+resource site 'Microsoft.Web/sites@2025-03-01' = {
   name: appName
   location: location
   tags: union(tags, { 'azd-service-name': 'api' })
@@ -119,13 +119,13 @@ resource site 'Microsoft.Web/sites@2024-11-01' = {
 }
 
 // No basic (user/password) publishing: azd and CI deploy with Entra tokens.
-resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-11-01' = {
+resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2025-03-01' = {
   parent: site
   name: 'scm'
   properties: { allow: false }
 }
 
-resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-11-01' = {
+resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2025-03-01' = {
   parent: site
   name: 'ftp'
   properties: { allow: false }
@@ -188,12 +188,14 @@ var optionalSettings = union(
   empty(authJwksUrl) ? {} : { AUTH_JWKS_URL: authJwksUrl }
 )
 
-resource appSettings 'Microsoft.Web/sites/config@2024-11-01' = {
+resource appSettings 'Microsoft.Web/sites/config@2025-03-01' = {
   parent: site
   name: 'appsettings'
   properties: union(hostSettings, durableSettings, appConfigSettings, optionalSettings)
 }
 
+// Preview API on purpose: the only GA version (2016-09-01) is the legacy shape that cannot name a
+// setting or target a workspace from a resource scope.
 resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   name: 'to-log-analytics'
   scope: site

@@ -14,7 +14,7 @@ param enablePurgeProtection bool
 param privateOnly bool
 param workspaceId string
 
-resource vault 'Microsoft.KeyVault/vaults@2024-11-01' = {
+resource vault 'Microsoft.KeyVault/vaults@2025-05-01' = {
   name: name
   location: location
   tags: tags
@@ -34,12 +34,14 @@ resource vault 'Microsoft.KeyVault/vaults@2024-11-01' = {
   }
 }
 
+// Preview API on purpose: the only GA version (2016-09-01) is the legacy shape that cannot name a
+// setting or target a workspace from a resource scope.
 resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   name: 'to-log-analytics'
   scope: vault
   properties: {
     workspaceId: workspaceId
-    logs: [{ categoryGroup: 'audit', enabled: true }]
+    logs: [{ category: 'AuditEvent', enabled: true }]
     metrics: [{ category: 'AllMetrics', enabled: true }]
   }
 }

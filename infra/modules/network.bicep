@@ -9,7 +9,7 @@ param addressPrefix string
 param appSubnetPrefix string
 param privateEndpointSubnetPrefix string
 
-resource vnet 'Microsoft.Network/virtualNetworks@2024-07-01' = {
+resource vnet 'Microsoft.Network/virtualNetworks@2025-05-01' = {
   name: name
   location: location
   tags: tags

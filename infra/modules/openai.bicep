@@ -61,12 +61,17 @@ resource gpt4o 'Microsoft.CognitiveServices/accounts/deployments@2025-06-01' = {
   dependsOn: [gpt4oMini]
 }
 
+// Preview API on purpose: the only GA version (2016-09-01) is the legacy shape that cannot name a
+// setting or target a workspace from a resource scope.
 resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   name: 'to-log-analytics'
   scope: account
   properties: {
     workspaceId: workspaceId
-    logs: [{ categoryGroup: 'audit', enabled: true }]
+    logs: [
+      { category: 'Audit', enabled: true }
+      { category: 'RequestResponse', enabled: true }
+    ]
     metrics: [{ category: 'AllMetrics', enabled: true }]
   }
 }

@@ -35,7 +35,7 @@ resource zoneLink 'Microsoft.Network/privateDnsZones/virtualNetworkLinks@2024-06
   }
 }
 
-resource endpoint 'Microsoft.Network/privateEndpoints@2024-07-01' = {
+resource endpoint 'Microsoft.Network/privateEndpoints@2025-05-01' = {
   name: name
   location: location
   tags: tags
@@ -53,7 +53,7 @@ resource endpoint 'Microsoft.Network/privateEndpoints@2024-07-01' = {
   }
 }
 
-resource zoneGroup 'Microsoft.Network/privateEndpoints/privateDnsZoneGroups@2024-07-01' = {
+resource zoneGroup 'Microsoft.Network/privateEndpoints/privateDnsZoneGroups@2025-05-01' = {
   parent: endpoint
   name: 'default'
   properties: {

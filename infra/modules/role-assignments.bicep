@@ -54,23 +54,23 @@ resource dataContainer 'Microsoft.Storage/storageAccounts/blobServices/container
   name: dataContainerName
 }
 
-resource serviceBus 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
+resource serviceBus 'Microsoft.ServiceBus/namespaces@2026-01-01' existing = {
   name: serviceBusName
 }
 
-resource requestsQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' existing = {
+resource requestsQueue 'Microsoft.ServiceBus/namespaces/queues@2026-01-01' existing = {
   parent: serviceBus
   name: agentRequestsQueueName
 }
 
-resource replyQueues 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' existing = [
+resource replyQueues 'Microsoft.ServiceBus/namespaces/queues@2026-01-01' existing = [
   for queueName in replyQueueNames: {
     parent: serviceBus
     name: queueName
   }
 ]
 
-resource vault 'Microsoft.KeyVault/vaults@2024-11-01' existing = {
+resource vault 'Microsoft.KeyVault/vaults@2025-05-01' existing = {
   name: keyVaultName
 }
 

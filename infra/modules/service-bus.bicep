@@ -26,7 +26,7 @@ param replyQueueNames array
 param privateOnly bool
 param workspaceId string
 
-resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
+resource namespace 'Microsoft.ServiceBus/namespaces@2026-01-01' = {
   name: name
   location: location
   tags: tags
@@ -42,7 +42,7 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
   }
 }
 
-resource requestsQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
+resource requestsQueue 'Microsoft.ServiceBus/namespaces/queues@2026-01-01' = {
   parent: namespace
   name: requestsQueueName
   properties: {
@@ -53,7 +53,7 @@ resource requestsQueue 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = {
   }
 }
 
-resource replyQueues 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = [
+resource replyQueues 'Microsoft.ServiceBus/namespaces/queues@2026-01-01' = [
   for queueName in replyQueueNames: {
     parent: namespace
     name: queueName
@@ -66,12 +66,14 @@ resource replyQueues 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = [
   }
 ]
 
+// Preview API on purpose: the only GA version (2016-09-01) is the legacy shape that cannot name a
+// setting or target a workspace from a resource scope.
 resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   name: 'to-log-analytics'
   scope: namespace
   properties: {
     workspaceId: workspaceId
-    logs: [{ categoryGroup: 'allLogs', enabled: true }]
+    logs: [{ category: 'OperationalLogs', enabled: true }]
     metrics: [{ category: 'AllMetrics', enabled: true }]
   }
 }

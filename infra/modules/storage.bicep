@@ -70,12 +70,18 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   properties: { publicAccess: 'None' }
 }
 
+// Preview API on purpose: the only GA version (2016-09-01) is the legacy shape that cannot name a
+// setting or target a workspace from a resource scope.
 resource blobDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   name: 'to-log-analytics'
   scope: blobService
   properties: {
     workspaceId: workspaceId
-    logs: [{ categoryGroup: 'audit', enabled: true }]
+    logs: [
+      { category: 'StorageRead', enabled: true }
+      { category: 'StorageWrite', enabled: true }
+      { category: 'StorageDelete', enabled: true }
+    ]
     metrics: [{ category: 'Transaction', enabled: true }]
   }
 }
