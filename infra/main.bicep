@@ -272,7 +272,7 @@ var privateLinks = concat(
   [
     { key: 'blob', target: storageId, groupId: 'blob', zone: 'privatelink.blob.${storageSuffix}' }
     { key: 'sb', target: resourceId('Microsoft.ServiceBus/namespaces', names.serviceBus), groupId: 'namespace', zone: 'privatelink.servicebus.windows.net' }
-    { key: 'kv', target: resourceId('Microsoft.KeyVault/vaults', names.keyVault), groupId: 'vault', zone: 'privatelink${environment().suffixes.keyvaultDns}' }
+    { key: 'kv', target: resourceId('Microsoft.KeyVault/vaults', names.keyVault), groupId: 'vault', zone: replace(environment().suffixes.keyvaultDns, '.vault.', 'privatelink.vaultcore.') }
     { key: 'oai', target: resourceId('Microsoft.CognitiveServices/accounts', names.openAi), groupId: 'account', zone: 'privatelink.openai.azure.com' }
   ],
   useScheduler

@@ -183,8 +183,9 @@ function call(name: string, rawArgs: Node[], scope: Scope): unknown {
     case 'resourceid': {
       const strings = args.map(text);
       const typeAt = strings.findIndex((s) => s.includes('/'));
-      const type = strings[typeAt] ?? '';
-      return `${CONTEXT.resourceGroup.id}/providers/${type}/${strings.slice(typeAt + 1).join('/')}`;
+      const [namespace, ...types] = (strings[typeAt] ?? '').split('/');
+      const names = strings.slice(typeAt + 1);
+      return `${CONTEXT.resourceGroup.id}/providers/${namespace}/${types.map((t, i) => `${t}/${names[i] ?? ''}`).join('/')}`;
     }
     case 'subscriptionresourceid':
       return `${CONTEXT.subscription.id}/providers/${text(a0)}/${args.slice(1).map(text).join('/')}`;
