@@ -83,4 +83,4 @@ output name string = namespace.name
 output requestsQueueName string = requestsQueue.name
 // Host name only (`<ns>.servicebus.windows.net` in the public cloud), derived from the endpoint
 // so sovereign clouds work: the trigger's __fullyQualifiedNamespace and the reply publisher want it.
-output fullyQualifiedNamespace string = split(replace(namespace.properties.serviceBusEndpoint, 'https://', ''), ':')[0]
+output fullyQualifiedNamespace string = split(split(namespace.properties.serviceBusEndpoint, '/')[2], ':')[0]
