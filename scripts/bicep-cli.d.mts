@@ -28,7 +28,8 @@ export declare function locateBicep(options?: { restore?: boolean; log?: (line: 
 export declare function parseDiagnostics(stderr: string): Diagnostic[];
 export declare function infraInputsHash(): string;
 export declare function compileInfra(cli: BicepCli, options?: { lint?: boolean }): CompiledInfra;
-export declare function writeCompiled(compiled: CompiledInfra, options: { clean: boolean; outDir?: string }): void;
+export declare function writeCompiled(compiled: CompiledInfra, options: { clean: boolean; linted?: boolean; outDir?: string }): void;
+export declare function lintedBuildIsCurrent(outDir?: string): boolean;
 export declare function readCompiledIfCurrent(outDir?: string): Pick<CompiledInfra, 'template' | 'parameters'> | undefined;
 export declare function languageVersionOf(template: Record<string, unknown>): string;
 export declare class CompileError extends Error {

@@ -217,15 +217,26 @@ export class CompileError extends Error {
 /**
  * Writes the compiled JSON. Only a clean build (`clean: true`) is stamped with the inputs hash,
  * so tests never mistake the output of a failed build for the current one.
- * @param {CompiledInfra} compiled @param {{ clean: boolean, outDir?: string }} options
+ * `linted` records that `bicep lint` ran clean too (infra:build), so it can skip an identical rerun.
+ * @param {CompiledInfra} compiled @param {{ clean: boolean, linted?: boolean, outDir?: string }} options
  */
-export function writeCompiled(compiled, { clean, outDir = INFRA_OUT_DIR }) {
+export function writeCompiled(compiled, { clean, linted = false, outDir = INFRA_OUT_DIR }) {
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'main.json'), `${JSON.stringify(compiled.template, null, 2)}\n`);
   for (const [env, params] of Object.entries(compiled.parameters)) {
     writeFileSync(join(outDir, `${env}.parameters.json`), `${JSON.stringify(params, null, 2)}\n`);
   }
-  writeFileSync(join(outDir, 'build-info.json'), `${JSON.stringify({ inputsHash: clean ? infraInputsHash() : 'not-clean' }, null, 2)}\n`);
+  writeFileSync(join(outDir, 'build-info.json'), `${JSON.stringify({ inputsHash: clean ? infraInputsHash() : 'not-clean', linted: clean && linted }, null, 2)}\n`);
+}
+
+/** True when dist/infra holds a clean, linted build of the current sources. @param {string} [outDir] */
+export function lintedBuildIsCurrent(outDir = INFRA_OUT_DIR) {
+  try {
+    const info = JSON.parse(readFileSync(join(outDir, 'build-info.json'), 'utf8'));
+    return info.linted === true && info.inputsHash === infraInputsHash() && readCompiledIfCurrent(outDir) !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 /**

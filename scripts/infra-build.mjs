@@ -3,12 +3,19 @@
 // <env>.parameters.json), which tests/infra and `npm run package:managed-app` reuse.
 //
 // --if-available: when no compiler can be found, say so and exit 0 (`npm test` on a machine
-// without one). Without it (CI, `.ci/run`), a missing compiler is a failure.
+// without one), and reuse a clean, linted build of the same sources. Without it (CI,
+// `.ci/run`), a missing compiler is a failure.
 
-import { compileInfra, CompileError, languageVersionOf, locateBicep, writeCompiled } from './bicep-cli.mjs';
+import { compileInfra, CompileError, languageVersionOf, lintedBuildIsCurrent, locateBicep, writeCompiled } from './bicep-cli.mjs';
 
 const ifAvailable = process.argv.includes('--if-available');
 const log = (/** @type {string} */ line) => console.log(`infra:build: ${line}`);
+
+// `npm test` right after `npm run infra:build` (as .ci/run does) need not compile twice.
+if (ifAvailable && lintedBuildIsCurrent()) {
+  log('dist/infra is a clean, linted build of the current infra/ sources; not rebuilding.');
+  process.exit(0);
+}
 
 const cli = locateBicep({ log });
 if ('missing' in cli) {
@@ -29,7 +36,7 @@ try {
   if (languageVersion !== '1.0') {
     problems.push({ severity: 'Error', text: `main.bicep compiles to ARM languageVersion ${languageVersion}; managed applications need 1.0 (avoid user-defined types and unnamed modules)` });
   }
-  writeCompiled(compiled, { clean: problems.length === 0 });
+  writeCompiled(compiled, { clean: problems.length === 0, linted: true });
   if (problems.length > 0) {
     for (const p of problems) console.error(p.text);
     console.error(`infra:build: FAILED: ${problems.length} error(s)/warning(s).`);
