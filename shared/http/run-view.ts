@@ -21,7 +21,7 @@ export interface RunView {
   output?: { answer: string | null; answerRef?: string; endReason: string; turns: number; toolCalls: number };
   /** Set when the run failed; details stay in logs (quote the correlation id). */
   error?: { code: string; message: string };
-  progress: Pick<RunProgress, 'phase' | 'turn' | 'pendingTools' | 'awaitingApproval'> | null;
+  progress: Pick<RunProgress, 'phase' | 'turn' | 'pendingTools' | 'awaitingApproval' | 'approvals' | 'modelWait'> | null;
   usage: Usage;
   correlationId: string | null;
 }
@@ -45,11 +45,18 @@ const OutputSchema = z.object({
 });
 const ProgressSchema = z.object({
   turn: z.number(),
-  phase: z.enum(['model', 'tools', 'awaiting_approval', 'done']),
+  phase: z.enum(['model', 'waiting_for_model', 'tools', 'awaiting_approval', 'done']),
   pendingTools: z.array(z.string()).default([]),
   usage: UsageSchema.optional(),
   awaitingApproval: z.array(z.object({ toolCallId: z.string(), tool: z.string(), deadline: z.string() })).optional(),
+  approvals: z
+    .array(z.object({ toolCallId: z.string(), tool: z.string(), outcome: z.enum(['approved', 'denied', 'timed_out']), decidedBy: z.string().optional() }))
+    .optional(),
+  modelWait: z.object({ retryAt: z.string(), reason: z.string(), since: z.string() }).optional(),
 });
+
+/** Failure reasons the orchestrator names first in its error text, safe to show callers. */
+const PUBLIC_FAILURE_CODES = ['model_unavailable', 'conversation_lost'] as const;
 
 /** The fields of a Durable instance status the API reads. */
 export interface InstanceSnapshot {
@@ -62,6 +69,13 @@ export interface InstanceSnapshot {
   input: z.infer<typeof InputSchema> | undefined;
   output: z.infer<typeof OutputSchema> | undefined;
   progress: z.infer<typeof ProgressSchema> | undefined;
+  /** For a failed run: a reason code callers may see (see PUBLIC_FAILURE_CODES), when the failure names one. */
+  failureCode: string | undefined;
+}
+
+function failureCodeOf(output: unknown): string | undefined {
+  const text = typeof output === 'string' ? output : JSON.stringify(output ?? '');
+  return PUBLIC_FAILURE_CODES.find((code) => text.includes(`${code}:`));
 }
 
 function isoOf(value: unknown): string | null {
@@ -90,6 +104,7 @@ export function snapshotOf(status: unknown): InstanceSnapshot | undefined {
     input: input.success ? input.data : undefined,
     output: output.success ? output.data : undefined,
     progress: progress.success ? progress.data : undefined,
+    failureCode: s['runtimeStatus'] === 'Failed' ? failureCodeOf(s['output']) : undefined,
   };
 }
 
@@ -138,6 +153,8 @@ export function runViewOf(snapshot: InstanceSnapshot, tenantId: string): RunView
           turn: progress.turn,
           pendingTools: isFinished(status) ? [] : progress.pendingTools,
           ...(progress.awaitingApproval && status === 'AwaitingApproval' ? { awaitingApproval: progress.awaitingApproval } : {}),
+          ...(progress.approvals ? { approvals: progress.approvals.map(({ decidedBy, ...a }) => ({ ...a, ...(decidedBy ? { decidedBy } : {}) })) } : {}),
+          ...(progress.modelWait && !isFinished(status) ? { modelWait: progress.modelWait } : {}),
         }
       : null,
     usage: snapshot.output?.usage ?? progress?.usage ?? ZERO_USAGE,
@@ -149,7 +166,13 @@ export function runViewOf(snapshot: InstanceSnapshot, tenantId: string): RunView
   }
   if (status === 'Failed') {
     // The orchestrator's failure text can hold internals; callers get a code and the correlation id.
-    view.error = { code: 'run_failed', message: `The run failed.${correlationId ? ` Quote correlation id ${correlationId}.` : ''}` };
+    const reason =
+      snapshot.failureCode === 'model_unavailable'
+        ? ' The model could not be reached for longer than the agent tolerates.'
+        : snapshot.failureCode === 'conversation_lost'
+          ? ' Part of its conversation is missing from storage.'
+          : '';
+    view.error = { code: snapshot.failureCode ?? 'run_failed', message: `The run failed.${reason}${correlationId ? ` Quote correlation id ${correlationId}.` : ''}` };
   }
   return view;
 }

@@ -112,11 +112,17 @@ export const sendReplyTool = defineTool({
   outputMaxBytes: 1024,
   sideEffects: true,
   async execute(input, ctx) {
-    // The outbox is keyed by the idempotency key, so a retried or replayed call sends once.
+    // The outbox is keyed by the idempotency key, so a retried or replayed call sends once; a
+    // repeat answers exactly what the first call answered (the model must not see a difference).
     const path = `outbox/${ctx.runId}/${ctx.callId}.json`;
     const message = { ...input, runId: ctx.runId, idempotencyKey: ctx.idempotencyKey, queuedAt: new Date(ctx.nowMs()).toISOString() };
     const result = await ctx.blobs.put(path, JSON.stringify(message), { contentType: 'application/json', ifNoneMatch: true });
-    return { queued: true, duplicate: !result.created, outboxPath: path };
+    let queuedAt = message.queuedAt;
+    if (!result.created) {
+      const stored = await ctx.blobs.get(path);
+      queuedAt = stored ? (JSON.parse(stored.toString('utf8')) as { queuedAt: string }).queuedAt : queuedAt;
+    }
+    return { queued: true, outboxPath: path, queuedAt };
   },
 });
 
