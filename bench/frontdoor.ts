@@ -78,15 +78,17 @@ async function main(): Promise<void> {
             sent += 1;
             const body = JSON.stringify({ text: `${label} event ${sent}` });
             const timestamp = Math.floor(Date.now() / 1000).toString();
-            const signature = createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex');
+            const deliveryId = `${label}-${sent}-${randomBytes(4).toString('hex')}`;
+            // Standard Webhooks: HMAC-SHA256 over "id.timestamp.body", base64.
+            const signature = createHmac('sha256', secret).update(`${deliveryId}.${timestamp}.${body}`).digest('base64');
             return {
               ...request,
               body,
               headers: {
                 'content-type': 'application/json',
-                'x-timestamp': timestamp,
-                'x-signature': `sha256=${signature}`,
-                'x-delivery-id': `${label}-${sent}-${randomBytes(4).toString('hex')}`,
+                'webhook-id': deliveryId,
+                'webhook-timestamp': timestamp,
+                'webhook-signature': `v1,${signature}`,
               },
             };
           },

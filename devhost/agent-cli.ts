@@ -10,7 +10,11 @@
  */
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
-import { runIdFor } from '../shared/agent-runtime/start-run.js';
+import { LocalFileSecretProvider } from '../shared/auth/local-file-secret-provider.js';
+import { parseConfig } from '../shared/config.js';
+import { signedQueueProperties } from '../shared/queue/queue-signature.js';
+import { runIdFor } from '../shared/runs/admission.js';
+import { loadTenantCatalogFile } from '../shared/tenancy/tenant-directory.js';
 import type { AgentRunOutput, RunProgress } from '../shared/agent-runtime/run-types.js';
 import { startLocalStack } from './local-stack.js';
 
@@ -55,11 +59,18 @@ async function main(): Promise<number> {
     const { url, keys } = stack.devhost;
     const code = encodeURIComponent(keys.keys.masterKey);
     const idempotencyKey = `cli-${Date.now()}`;
-    const runId = runIdFor(values.tenant, idempotencyKey);
+    const runId = runIdFor(values.tenant, 'queue', idempotencyKey);
+    // Signed with the tenant's queue secret, as a producer must in multi-tenant mode (docs/queue.md).
+    const body = JSON.stringify({ tenantId: values.tenant, agent: agentId, input: message, idempotencyKey });
+    const config = parseConfig(process.env);
+    const tenant = config.tenantCatalog.kind === 'file' ? loadTenantCatalogFile(config.tenantCatalog.path).find(values.tenant) : undefined;
+    if (!tenant?.queueSecretRef || config.secrets.kind !== 'local-file') throw new Error(`tenant "${values.tenant}" has no queue secret in the local catalog`);
+    const secret = new LocalFileSecretProvider(config.secrets.path).getOrCreate(tenant.queueSecretRef);
+    const applicationProperties = signedQueueProperties(secret, { tenantId: values.tenant, idempotencyKey, body }, Date.now());
     const send = await fetch(`${url}/admin/devhost/queues/agent-requests/messages`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-functions-key': keys.keys.masterKey },
-      body: JSON.stringify({ body: { tenantId: values.tenant, agent: agentId, input: message, idempotencyKey }, contentType: 'application/json' }),
+      body: JSON.stringify({ body, contentType: 'application/json', applicationProperties }),
     });
     if (!send.ok) throw new Error(`could not enqueue the request: ${send.status} ${await send.text()}`);
     say(`run ${runId} queued for agent ${agentId} (tenant ${values.tenant})`);

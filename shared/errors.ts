@@ -38,8 +38,8 @@ export class AppError extends Error implements AppErrorShape {
 
 export class ValidationError extends AppError {
   override readonly name = 'ValidationError';
-  constructor(message: string, readonly problems: readonly string[] = []) {
-    super('validation_failed', 400, message, { extensions: problems.length ? { errors: problems } : {} });
+  constructor(message: string, readonly problems: readonly string[] = [], code = 'validation_failed') {
+    super(code, 400, message, { extensions: problems.length ? { errors: problems } : {} });
   }
 }
 

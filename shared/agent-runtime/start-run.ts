@@ -1,20 +1,21 @@
-import { createHash, randomUUID } from 'node:crypto';
 import type { DurableClient } from 'durable-functions';
 import type { AgentCatalog } from '../agents/agent-catalog.js';
 import type { AgentSnapshot } from '../agents/agent-definition.js';
 import { Orchestrators } from './activity-catalog.js';
-import type { AgentRunInput, Initiator, PayloadRef } from './run-types.js';
+import type { Admission } from '../runs/admission.js';
+import { buildRunInput } from './run-input.js';
+import type { Initiator } from './run-types.js';
 import { replyInstanceIdFor, type ReplyTarget } from '../queue/reply-types.js';
 
 export interface StartRunRequest {
-  tenantId: string;
-  agentId: string;
+  /** What admission decided (`shared/runs/admission.ts`): the tenant, the agent and the run id. */
+  admission: Admission;
+  /** True when the run id came from an idempotency key: an existing run is returned, not restarted. */
+  idempotent: boolean;
   /** The user's request: text, or JSON that is passed to the model as text. */
   input: unknown;
   initiator: Initiator;
   correlationId: string;
-  /** Same key for the same tenant → same run, started once. */
-  idempotencyKey?: string;
   variables?: Record<string, string>;
   /**
    * Publish the result here when the run ends: the run is started through the
@@ -27,17 +28,6 @@ export interface StartedRun {
   runId: string;
   /** False when an idempotent request found the run already started. */
   created: boolean;
-}
-
-/**
- * The Durable instance id of a run: the tenant id, then an opaque part. Derived from the
- * idempotency key when there is one, so a redelivered request maps to the same instance.
- */
-export function runIdFor(tenantId: string, idempotencyKey: string | undefined): string {
-  const opaque = idempotencyKey
-    ? createHash('sha256').update(`${tenantId}\n${idempotencyKey}`).digest('base64url').slice(0, 32)
-    : randomUUID().replaceAll('-', '');
-  return `${tenantId}--${opaque}`;
 }
 
 /** The tenant a run id belongs to; undefined when the id is not one of ours. */
@@ -81,7 +71,7 @@ function inputText(input: unknown): string {
  * passes at most `inlineLimitBytes` inline here (bigger input is rejected by the doors).
  */
 export async function startAgentRun(client: DurableClient, catalog: AgentCatalog, request: StartRunRequest): Promise<StartedRun> {
-  const runId = runIdFor(request.tenantId, request.idempotencyKey);
+  const { runId, tenant, agentId } = request.admission;
   // With a reply queue the wrapper starts first and the run a moment later: either one existing
   // means this request was already accepted.
   const instanceIds = request.reply ? [runId, replyInstanceIdFor(runId)] : [runId];
@@ -89,20 +79,18 @@ export async function startAgentRun(client: DurableClient, catalog: AgentCatalog
     for (const id of instanceIds) if ((await client.getStatus(id).catch(() => undefined))?.instanceId) return true;
     return false;
   };
-  if (request.idempotencyKey && (await exists())) return { runId, created: false };
-  const { agent, subAgents } = await resolveAgentTree(catalog, request.tenantId, request.agentId);
-  const input: PayloadRef = { inline: inputText(request.input) };
-  const runInput: AgentRunInput = {
-    tenantId: request.tenantId,
+  if (request.idempotent && (await exists())) return { runId, created: false };
+  const { agent, subAgents } = await resolveAgentTree(catalog, tenant.id, agentId);
+  const runInput = buildRunInput({
+    tenantId: tenant.id,
     runId,
     agent,
-    input,
-    variables: request.variables ?? {},
+    subAgents,
+    input: { inline: inputText(request.input) },
+    variables: request.variables,
     initiator: request.initiator,
     correlationId: request.correlationId,
-    depth: 0,
-    subAgents,
-  };
+  });
   try {
     if (request.reply) {
       await client.startNew(Orchestrators.queuedAgentRun.name, {
@@ -114,7 +102,7 @@ export async function startAgentRun(client: DurableClient, catalog: AgentCatalog
     }
   } catch (error) {
     // A concurrent duplicate won the race: the run exists, which is what the caller wanted.
-    if (request.idempotencyKey && (await exists())) return { runId, created: false };
+    if (request.idempotent && (await exists())) return { runId, created: false };
     throw error;
   }
   return { runId, created: true };

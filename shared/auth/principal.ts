@@ -49,9 +49,15 @@ export function requirePermission(principal: Principal, ...permissions: RunPermi
  * token from Contoso's directory must never act on Fabrikam's path.
  */
 export function requireTenantMatch(principal: Principal, tenant: Tenant): void {
-  if (!tenant.entraTenantIds.includes(principal.entraTenantId)) {
-    throw new AccessDeniedError('tenant_mismatch', `The token's directory is not mapped to tenant "${tenant.id}".`);
-  }
+  if (!tenant.entraTenantIds.includes(principal.entraTenantId)) throw tenantMismatchError(tenant.id);
+}
+
+/**
+ * The 403 for a tenant the token may not act on. Also answered for a tenant that does not exist,
+ * word for word, so a valid token cannot probe which tenants exist.
+ */
+export function tenantMismatchError(tenantId: string): AccessDeniedError {
+  return new AccessDeniedError('tenant_mismatch', `The token's directory is not mapped to tenant "${tenantId.slice(0, 64)}".`);
 }
 
 /**

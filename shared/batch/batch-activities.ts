@@ -1,5 +1,6 @@
 import type { ActivityHandler } from 'durable-functions';
-import { resolveAgentTree, runIdFor } from '../agent-runtime/start-run.js';
+import { resolveAgentTree } from '../agent-runtime/start-run.js';
+import { runIdFor } from '../runs/admission.js';
 import type { Deps } from '../composition-root.js';
 import { isAppErrorShape } from '../errors.js';
 import { TenantBlobSpace } from '../storage/blob-store.js';
@@ -35,7 +36,7 @@ export function createBatchActivities(deps: BatchActivityDeps): { prepareBatch: 
         sources = (input.input.items ?? []).map((item, index) => ({ source: `items[${index}]`, item }));
       }
       const items: BatchItem[] = sources.map(({ source, item }, index) => {
-        const runId = runIdFor(input.tenantId, `${input.batchId}#${index}`);
+        const runId = runIdFor(input.tenantId, 'batch', `${input.batchId}#${index}`);
         try {
           return { runId, input: { inline: inputText(mapPayloadToInput(input.input.template, item)) }, source };
         } catch (error) {

@@ -1,9 +1,10 @@
 import { Orchestrators } from '../agent-runtime/activity-catalog.js';
-import type { AgentRunInput } from '../agent-runtime/run-types.js';
-import { resolveAgentTree, runIdFor } from '../agent-runtime/start-run.js';
+import { buildRunInput } from '../agent-runtime/run-input.js';
+import { resolveAgentTree } from '../agent-runtime/start-run.js';
 import type { Deps } from '../composition-root.js';
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
-import { enforceRateLimit, frontDoor, jsonResponse } from '../http/front-door.js';
+import { frontDoor, jsonResponse } from '../http/front-door.js';
+import { admitRun } from '../runs/admission.js';
 import { UnauthorizedError } from '../http/http-errors.js';
 import { parseJson, readBodyWithLimit, requireJsonContentType } from '../http/request-body.js';
 import type { DurableClientFactory } from '../http/runs-api.js';
@@ -54,26 +55,22 @@ export function createBotMessagesHandler(deps: BotMessagesDeps, getClient: Durab
     if (!tenant) throw new ForbiddenError('This Microsoft Teams tenant is not connected to the service.', 'teams_tenant_unknown');
     if (tenant.status === 'suspended') throw new ForbiddenError(`Tenant "${tenant.id}" is suspended.`, 'tenant_suspended');
     if (!tenant.botAgent) throw new ForbiddenError(`Tenant "${tenant.id}" has no bot agent.`, 'bot_not_enabled');
-    enforceRateLimit(deps.rateLimiter, tenant.id, tenant.rateLimitPerMinute ?? deps.config.frontDoor.defaultRateLimitPerMinute);
-
-    const runId = runIdFor(tenant.id, `bot:${activity.conversation.id}:${activity.id}`);
+    const { runId } = await admitRun(deps, { door: 'bot', tenant, agentId: tenant.botAgent, idempotencyKey: `${activity.conversation.id}\n${activity.id}` });
     const instanceId = botConversationInstanceId(runId);
     const client = getClient(door.invocation);
     const existing = await client.getStatus(instanceId).catch(() => undefined);
     if (existing?.instanceId) return jsonResponse(202, { id: runId });
 
     const { agent, subAgents } = await resolveAgentTree(deps.catalog, tenant.id, tenant.botAgent);
-    const run: AgentRunInput = {
+    const run = buildRunInput({
       tenantId: tenant.id,
       runId,
       agent,
+      subAgents,
       input: { inline: messageText(activity) },
-      variables: {},
       initiator: { kind: 'bot', id: activity.from.id },
       correlationId: door.correlationId,
-      depth: 0,
-      subAgents,
-    };
+    });
     const input: BotConversationInput = {
       run,
       conversation: {

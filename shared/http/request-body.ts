@@ -1,6 +1,7 @@
 import type { HttpRequest } from '@azure/functions';
 import type { z } from 'zod';
 import { ValidationError } from '../errors.js';
+import { MAX_JSON_DEPTH, jsonTextDepth } from '../json-depth.js';
 import { ContentTooLargeError, UnsupportedMediaTypeError } from './http-errors.js';
 
 /**
@@ -42,10 +43,18 @@ export async function readBodyWithLimit(request: HttpRequest, maxBytes: number):
   return Buffer.concat(chunks, total);
 }
 
-/** Parses JSON text; a syntax error is the caller's (400), never a 500. */
+/**
+ * Parses JSON text; a syntax error is the caller's (400), never a 500. Nesting deeper than
+ * {@link MAX_JSON_DEPTH} is refused first (400 `json_too_deep`): later steps walk the value
+ * recursively and would overflow the stack.
+ */
 export function parseJson(raw: Buffer): unknown {
+  const text = raw.toString('utf8');
+  if (jsonTextDepth(text) > MAX_JSON_DEPTH) {
+    throw new ValidationError(`The request body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels.`, [`(body): nested deeper than ${MAX_JSON_DEPTH} levels`], 'json_too_deep');
+  }
   try {
-    return JSON.parse(raw.toString('utf8')) as unknown;
+    return JSON.parse(text) as unknown;
   } catch {
     throw new ValidationError('The request body is not valid JSON.', ['(body): not valid JSON']);
   }

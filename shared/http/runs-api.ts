@@ -6,12 +6,12 @@ import { startAgentRun, tenantOfRunId } from '../agent-runtime/start-run.js';
 import { Orchestrators } from '../agent-runtime/activity-catalog.js';
 import { RUN_EVENTS, type ApprovalDecision } from '../agent-runtime/run-types.js';
 import { bearerTokenFrom } from '../auth/entra-token-verifier.js';
-import { RunPermission, actorOf, initiatorOf, requirePermission, requireTenantMatch, type Principal } from '../auth/principal.js';
+import { RunPermission, actorOf, initiatorOf, requirePermission, requireTenantMatch, tenantMismatchError, type Principal } from '../auth/principal.js';
 import type { Deps } from '../composition-root.js';
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
 import { TenantBlobSpace } from '../storage/blob-store.js';
-import { resolveActiveTenant } from '../tenancy/tenant-directory.js';
-import type { Tenant } from '../tenancy/tenant.js';
+import { admitRun } from '../runs/admission.js';
+import { TENANT_ID_PATTERN, type Tenant } from '../tenancy/tenant.js';
 import { apiBaseUrl, enforceRateLimit, frontDoor, jsonResponse } from './front-door.js';
 import { ConflictError } from './http-errors.js';
 import { readJsonBody, validate } from './request-body.js';
@@ -55,13 +55,19 @@ async function authorize(
   deps: RunsApiDeps,
   request: HttpRequest,
   permissions: RunPermission[],
+  options: { rateLimit: boolean } = { rateLimit: true },
 ): Promise<{ principal: Principal; tenant: Tenant }> {
   // Authenticate before touching the tenant, so anonymous callers learn nothing about tenants.
   const principal = await deps.tokens.verify(bearerTokenFrom(request.headers));
-  const tenant = await resolveActiveTenant(deps.tenants, request.params['tenantId'] ?? '');
+  // No oracle: a tenant the token is not mapped to gets the same 403 whether or not it exists.
+  const tenantId = request.params['tenantId'] ?? '';
+  const tenant = TENANT_ID_PATTERN.test(tenantId) ? await deps.tenants.get(tenantId) : undefined;
+  if (!tenant) throw tenantMismatchError(tenantId);
   requireTenantMatch(principal, tenant);
+  if (tenant.status === 'suspended') throw new ForbiddenError(`Tenant "${tenant.id}" is suspended.`, 'tenant_suspended');
   requirePermission(principal, ...permissions);
-  enforceRateLimit(deps.rateLimiter, tenant.id, tenant.rateLimitPerMinute ?? deps.config.frontDoor.defaultRateLimitPerMinute);
+  // Starting a run counts in admission (the one path all doors share), not twice here.
+  if (options.rateLimit) enforceRateLimit(deps.rateLimiter, tenant.id, tenant.rateLimitPerMinute ?? deps.config.frontDoor.defaultRateLimitPerMinute);
   return { principal, tenant };
 }
 
@@ -121,19 +127,16 @@ export function createRunsApiHandlers(deps: RunsApiDeps, getClient: DurableClien
 
   /** `POST /tenants/{tenantId}/runs` (Runs.Write) → 202 `{id, status, statusUrl}` + Location. */
   const startRun = frontDoor(async (request, door) => {
-    const { principal, tenant } = await authorize(deps, request, [RunPermission.write]);
+    const { principal, tenant } = await authorize(deps, request, [RunPermission.write], { rateLimit: false });
     const body = await readJsonBody(request, StartRunBody, maxBodyBytes);
-    if (!tenant.allowedAgents.includes(body.agent)) {
-      throw new ForbiddenError(`Agent "${body.agent}" is not enabled for tenant "${tenant.id}".`, 'agent_not_allowed');
-    }
+    const admission = await admitRun(deps, { door: 'api', tenant, agentId: body.agent, idempotencyKey: body.idempotencyKey });
     const client = getClient(door.invocation);
     const started = await startAgentRun(client, deps.catalog, {
-      tenantId: tenant.id,
-      agentId: body.agent,
+      admission,
+      idempotent: body.idempotencyKey !== undefined,
       input: body.input,
       initiator: initiatorOf(principal),
       correlationId: door.correlationId,
-      ...(body.idempotencyKey ? { idempotencyKey: body.idempotencyKey } : {}),
     });
     let status: RunStatus = 'Pending';
     if (!started.created) status = runStatusOf(await readRun(client, tenant.id, started.runId));

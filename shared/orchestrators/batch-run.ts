@@ -1,7 +1,8 @@
 import * as df from 'durable-functions';
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { Activities, Orchestrators } from '../agent-runtime/activity-catalog.js';
-import type { AgentRunInput, AgentRunOutput } from '../agent-runtime/run-types.js';
+import { buildRunInput } from '../agent-runtime/run-input.js';
+import type { AgentRunOutput } from '../agent-runtime/run-types.js';
 import type { BatchItemResult, BatchLaneInput, BatchRunInput, BatchRunOutput, BatchSummaryInput, PrepareBatchOutput } from '../batch/batch-types.js';
 
 /**
@@ -46,17 +47,16 @@ export function* batchRunOrchestrator(context: OrchestrationContext): Generator<
   const laneCount = Math.min(Math.max(1, input.maxConcurrency), runnable.length);
   const lanes: BatchLaneInput[] = Array.from({ length: laneCount }, () => ({ runs: [] }));
   runnable.forEach(({ index, item }, position) => {
-    const run: AgentRunInput = {
+    const run = buildRunInput({
       tenantId: input.tenantId,
       runId: item.runId,
       agent: prepared.agent,
+      subAgents: prepared.subAgents,
       input: item.input,
       variables: input.variables,
       initiator: input.initiator,
       correlationId: input.correlationId,
-      depth: 0,
-      subAgents: prepared.subAgents,
-    };
+    });
     lanes[position % laneCount]?.runs.push({ index, run, source: item.source });
   });
   const laneResults =

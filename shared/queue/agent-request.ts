@@ -2,9 +2,11 @@ import type { InvocationContext } from '@azure/functions';
 import type { DurableClient } from 'durable-functions';
 import { z } from 'zod';
 import { startAgentRun } from '../agent-runtime/start-run.js';
+import { admitRun } from '../runs/admission.js';
+import { QueueSignatureProperties, queueSignatureProblem, signatureKey } from './queue-signature.js';
 import type { Deps } from '../composition-root.js';
 import { ForbiddenError, isAppErrorShape } from '../errors.js';
-import { resolveActiveTenant } from '../tenancy/tenant-directory.js';
+import { MAX_JSON_DEPTH, jsonTextDepth, valueDepth } from '../json-depth.js';
 import { replyQueueAllowed } from '../tenancy/tenant.js';
 import type { ReplyTarget } from './reply-types.js';
 
@@ -34,9 +36,16 @@ export class AgentRequestInvalidError extends Error {
 
 /** Parses a queue message body (already JSON-decoded by the binding, or raw text). */
 export function parseAgentRequest(body: unknown, maxBytes: number): AgentRequest {
+  // Depth first: anything deeper would overflow the stack in later steps (and is never valid).
+  if (typeof body !== 'string' && valueDepth(body) > MAX_JSON_DEPTH) {
+    throw new AgentRequestInvalidError(`json_too_deep: the message body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`);
+  }
   const text = typeof body === 'string' ? body : JSON.stringify(body ?? null);
   if (Buffer.byteLength(text) > maxBytes) {
     throw new AgentRequestInvalidError(`message body is over ${maxBytes} bytes`);
+  }
+  if (typeof body === 'string' && jsonTextDepth(body) > MAX_JSON_DEPTH) {
+    throw new AgentRequestInvalidError(`json_too_deep: the message body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`);
   }
   let value: unknown = body;
   if (typeof body === 'string') {
@@ -61,6 +70,8 @@ export const DeadLetterReasons = {
   invalid: 'InvalidAgentRequest',
   /** Valid, but refused for good (unknown tenant or agent, reply queue not allowed or unavailable). */
   rejected: 'AgentRequestRejected',
+  /** Multi-tenant mode: the message does not prove its tenant (unsigned, wrongly signed, stale). */
+  unauthenticated: 'AgentRequestUnauthenticated',
 } as const;
 
 /**
@@ -72,6 +83,23 @@ export interface ReceivedQueueMessage {
   messageId?: string | number | Buffer | undefined;
   replyTo?: string | undefined;
   deliveryCount?: number | undefined;
+  applicationProperties?: Record<string, unknown> | undefined;
+  /** The AMQP message as received (the package keeps it): its data section holds the body's exact bytes. */
+  _rawAmqpMessage?: { body?: unknown } | undefined;
+}
+
+/**
+ * The body as the exact text the producer sent. The package JSON-parses a body whose content
+ * type is `application/json`, so the bytes are read from the raw AMQP data section when it is
+ * there; else a string or bytes body as it came. Undefined when only a decoded value is left.
+ */
+function bodyText(message: ReceivedQueueMessage): string | undefined {
+  const section = message._rawAmqpMessage?.body as { typecode?: unknown; content?: unknown } | undefined;
+  if (section && section.typecode === 0x75 && section.content instanceof Uint8Array) return Buffer.from(section.content).toString('utf8');
+  const { body } = message;
+  if (typeof body === 'string') return body;
+  if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+  return undefined;
 }
 
 /**
@@ -127,7 +155,10 @@ function messageIdText(id: ReceivedQueueMessage['messageId']): string | undefine
  * With a reply queue (`replyTo` in the body, else the message's ReplyTo), the run goes through
  * `queuedAgentRun`, which publishes the result there when the run ends.
  */
-export function createAgentRequestHandler(deps: Pick<Deps, 'config' | 'catalog' | 'tenants'>, getClient: (context: InvocationContext) => DurableClient) {
+export function createAgentRequestHandler(
+  deps: Pick<Deps, 'config' | 'catalog' | 'tenants' | 'secrets' | 'rateLimiter' | 'now'>,
+  getClient: (context: InvocationContext) => DurableClient,
+) {
   return async (trigger: unknown, context: InvocationContext): Promise<void> => {
     if (!isQueueMessageContext(trigger)) {
       throw new Error('agentRequests expects an SDK-type Service Bus binding: register it with sdkBinding: true and import @azure/functions-extensions-servicebus');
@@ -145,12 +176,22 @@ export function createAgentRequestHandler(deps: Pick<Deps, 'config' | 'catalog' 
       await actions.deadletter(message, undefined, { value: reason }, { value: description.slice(0, 4096) });
     };
 
+    const text = bodyText(message);
     let request: AgentRequest;
     try {
-      request = parseAgentRequest(message.body, deps.config.agentRequestMaxBytes);
+      request = parseAgentRequest(text ?? message.body, deps.config.agentRequestMaxBytes);
     } catch (error) {
       if ((error as { name?: unknown }).name !== 'AgentRequestInvalidError') throw error;
       return deadLetter(DeadLetterReasons.invalid, (error as Error).message);
+    }
+
+    // Who sent it: in multi-tenant mode the message must be signed with its tenant's queue secret;
+    // in single-tenant mode (a managed application) the namespace's RBAC is the boundary.
+    let signatureKeyOf: string | undefined;
+    if (deps.config.tenancy.mode === 'multi') {
+      const problem = await authenticationProblem(message, request, text);
+      if (problem.failure) return deadLetter(DeadLetterReasons.unauthenticated, problem.failure);
+      signatureKeyOf = problem.key;
     }
 
     const replyQueue = request.replyTo ?? message.replyTo;
@@ -168,21 +209,27 @@ export function createAgentRequestHandler(deps: Pick<Deps, 'config' | 'catalog' 
 
     let started: { runId: string; created: boolean };
     try {
-      // Same tenant rules as the HTTP doors: unknown → not found, suspended, agent not allowed.
-      const tenant = await resolveActiveTenant(deps.tenants, request.tenantId);
-      if (!tenant.allowedAgents.includes(request.agent)) {
-        throw new ForbiddenError(`Agent "${request.agent}" is not allowed for tenant "${tenant.id}".`, 'agent_not_allowed');
-      }
-      if (reply && !replyQueueAllowed(tenant, reply.queue)) {
-        throw new ForbiddenError(`Reply queue "${reply.queue}" is not one of tenant "${tenant.id}"'s replyQueues.`, 'reply_queue_not_allowed');
+      // The admission path every door shares: tenant status, allowed agent, rate budget, run id.
+      // Variables may only fill in what the agent declares. The run id comes from the idempotency
+      // key (else the signature, else the message id) in the queue door's own namespace.
+      const declaredVariables = request.variables ? (await deps.catalog.resolve(request.tenantId, request.agent).catch(() => undefined))?.definition.variables : undefined;
+      const admission = await admitRun(deps, {
+        door: 'queue',
+        tenant: request.tenantId,
+        agentId: request.agent,
+        idempotencyKey: request.idempotencyKey ?? signatureKeyOf ?? `message:${messageId}`,
+        variables: request.variables,
+        ...(declaredVariables ? { declaredVariables } : {}),
+      });
+      if (reply && !replyQueueAllowed(admission.tenant, reply.queue)) {
+        throw new ForbiddenError(`Reply queue "${reply.queue}" is not one of tenant "${admission.tenant.id}"'s replyQueues.`, 'reply_queue_not_allowed');
       }
       started = await startAgentRun(getClient(context), deps.catalog, {
-        tenantId: request.tenantId,
-        agentId: request.agent,
+        admission,
+        idempotent: true,
         input: request.input,
         initiator: { kind: 'queue', id: messageId },
         correlationId: request.correlationId ?? messageId,
-        idempotencyKey: request.idempotencyKey ?? `sb:${messageId}`,
         ...(request.variables ? { variables: request.variables } : {}),
         ...(reply ? { reply } : {}),
       });
@@ -193,6 +240,29 @@ export function createAgentRequestHandler(deps: Pick<Deps, 'config' | 'catalog' 
     }
     await actions.complete(message);
     context.log(`agent request ${messageId}: run ${started.runId} ${started.created ? 'started' : 'already exists'}`);
+  }
+
+  /**
+   * Checks the message's signature (see queue-signature.ts). Every failure reads alike whether
+   * or not the tenant exists. Returns the idempotency key a signed message without one uses.
+   */
+  async function authenticationProblem(message: ReceivedQueueMessage, request: AgentRequest, text: string | undefined): Promise<{ failure?: string; key?: string }> {
+    const props = message.applicationProperties ?? {};
+    const prop = (name: string): string | undefined => (typeof props[name] === 'string' ? (props[name] as string) : undefined);
+    const signature = prop(QueueSignatureProperties.signature);
+    const timestamp = prop(QueueSignatureProperties.timestamp);
+    const signedTenant = prop(QueueSignatureProperties.tenant);
+    if (!signature || !timestamp || !signedTenant) {
+      return { failure: `unsigned message: set the application properties ${Object.values(QueueSignatureProperties).join(', ')} (docs/queue.md)` };
+    }
+    if (text === undefined) return { failure: 'a signed message must carry its body as JSON text (a string or bytes), exactly as signed' };
+    if (signedTenant !== request.tenantId) return { failure: `${QueueSignatureProperties.tenant} does not match the body's tenantId` };
+    const tenant = await deps.tenants.get(request.tenantId);
+    const secret = tenant?.queueSecretRef ? await deps.secrets.getSecret(tenant.queueSecretRef) : undefined;
+    const problem = queueSignatureProblem(secret ?? 'queue-decoy-secret', { tenantId: request.tenantId, idempotencyKey: request.idempotencyKey, timestamp, body: text }, signature, deps.now());
+    if (problem) return { failure: problem };
+    if (!secret) return { failure: 'the signature does not match the message' };
+    return { key: signatureKey(signature) };
   }
 
   /** Why a reply queue cannot be used, or undefined when it can. */

@@ -35,8 +35,14 @@ export const WebhookSourceSchema = z.strictObject({
   input: InputMappingSchema.default({ pointer: '' }),
   /** Extra prompt variables for runs from this source. */
   variables: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/), z.string().max(4096)).optional(),
-  /** A disabled source answers 404, as if it did not exist. */
+  /** A disabled source is treated as if it did not exist (401, like a bad signature). */
   enabled: z.boolean().default(true),
+  /**
+   * How deliveries are signed: `standard-webhooks` (default; the delivery id is signed) or
+   * `legacy-hmac` (`x-signature` over timestamp and body, for existing integrations). See
+   * docs/webhooks.md.
+   */
+  signatureScheme: z.enum(['standard-webhooks', 'legacy-hmac']).default('standard-webhooks'),
 });
 export type WebhookSource = z.infer<typeof WebhookSourceSchema>;
 
@@ -75,6 +81,12 @@ export const TenantSchema = z
      * so one tenant's results never land in a queue another tenant reads.
      */
     replyQueues: z.array(ReplyQueuePattern).default([]),
+    /**
+     * Name of this tenant's queue signing secret in the secrets provider (a Key Vault secret name
+     * in Azure). In multi-tenant mode the queue door accepts only messages signed with it
+     * (shared/queue/queue-signature.ts); a tenant without one cannot use the queue door.
+     */
+    queueSecretRef: z.string().regex(/^[0-9A-Za-z-]{1,127}$/, 'must be a Key Vault secret name (letters, digits, dashes)').optional(),
     /** Front-door requests per minute per instance; the deployment default applies when unset. */
     rateLimitPerMinute: z.number().int().min(1).max(1_000_000).optional(),
   })
@@ -90,8 +102,34 @@ export const TenantSchema = z
   });
 export type Tenant = z.infer<typeof TenantSchema>;
 
-/** A local catalog file: `tenants: [...]`. */
-export const TenantCatalogDocumentSchema = z.strictObject({ tenants: z.array(TenantSchema) });
+/** True when some queue name matches both reply-queue patterns (names are case-insensitive). */
+export function replyQueuePatternsOverlap(a: string, b: string): boolean {
+  const [x, y] = [a.toLowerCase(), b.toLowerCase()];
+  const [xPrefix, yPrefix] = [x.endsWith('*'), y.endsWith('*')];
+  const [xs, ys] = [xPrefix ? x.slice(0, -1) : x, yPrefix ? y.slice(0, -1) : y];
+  if (xPrefix && yPrefix) return xs.startsWith(ys) || ys.startsWith(xs);
+  if (xPrefix) return ys.startsWith(xs);
+  if (yPrefix) return xs.startsWith(ys);
+  return xs === ys;
+}
+
+/**
+ * A local catalog file: `tenants: [...]`. Across tenants, no two reply-queue patterns may match
+ * the same queue: one tenant's results must never land in a queue another tenant reads.
+ */
+export const TenantCatalogDocumentSchema = z.strictObject({ tenants: z.array(TenantSchema) }).superRefine((catalog, ctx) => {
+  catalog.tenants.forEach((a, i) => {
+    catalog.tenants.slice(i + 1).forEach((b) => {
+      for (const p of a.replyQueues) {
+        for (const q of b.replyQueues) {
+          if (a.id !== b.id && replyQueuePatternsOverlap(p, q)) {
+            ctx.addIssue({ code: 'custom', path: ['tenants', i, 'replyQueues'], message: `reply queues overlap across tenants: "${p}" of ${a.id} and "${q}" of ${b.id} can match the same queue` });
+          }
+        }
+      }
+    });
+  });
+});
 
 /** Raised when tenant records are invalid; lists every problem. Startup or 500, never the caller's fault. */
 export class TenantCatalogError extends ProblemListError {

@@ -53,7 +53,7 @@ export const testTenants: Tenant[] = [
     egressAllowList: [],
     rateLimitPerMinute: 2,
     webhookSources: {
-      reviews: { secretRef: 'fabrikam-reviews', agent: 'doc-summarizer', enabled: true, input: { fields: { task: '/topic', audience: '/audience?' } } },
+      reviews: { secretRef: 'fabrikam-reviews', signatureScheme: 'legacy-hmac', agent: 'doc-summarizer', enabled: true, input: { fields: { task: '/topic', audience: '/audience?' } } },
     },
   },
   {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { LocalFileSecretProvider } from '../../shared/auth/local-file-secret-provider.js';
-import { signWebhook } from '../../shared/webhooks/webhook-signature.js';
+import { signStandardWebhook } from '../../shared/webhooks/webhook-signature.js';
 import { startDevTokenIssuer, type DevTokenIssuer } from '../../devhost/dev-token-issuer.js';
 import { startAgentStack, type AgentStack } from '../helpers/agent-stack.js';
 
@@ -123,9 +123,9 @@ describe('front doors through the devhost', () => {
     const send = async () => {
       const timestamp = String(Math.floor(Date.now() / 1000));
       return call('POST', '/webhooks/contoso/tickets', undefined, body, {
-        'x-timestamp': timestamp,
-        'x-signature': signWebhook(ticketsSecret, timestamp, body),
-        'x-delivery-id': 'e2e-delivery-1',
+        'webhook-timestamp': timestamp,
+        'webhook-signature': signStandardWebhook(ticketsSecret, 'e2e-delivery-1', timestamp, body),
+        'webhook-id': 'e2e-delivery-1',
       });
     };
     const first = await send();
@@ -135,7 +135,7 @@ describe('front doors through the devhost', () => {
     const reader = await token(CONTOSO_TID, ['Runs.Read']);
     expect(await pollUntil(String(first.body['statusUrl']), reader, ['Completed', 'Failed'])).toMatchObject({ status: 'Completed', agent: 'support-triage' });
     expect(stack.model.requests()).toHaveLength(1);
-    const forged = await call('POST', '/webhooks/contoso/tickets', undefined, body, { 'x-timestamp': '1', 'x-signature': `sha256=${'0'.repeat(64)}`, 'x-delivery-id': 'x' });
+    const forged = await call('POST', '/webhooks/contoso/tickets', undefined, body, { 'webhook-timestamp': String(Math.floor(Date.now() / 1000)), 'webhook-signature': `v1,${Buffer.alloc(32).toString('base64')}`, 'webhook-id': 'x' });
     expect(forged.status).toBe(401);
   });
 });

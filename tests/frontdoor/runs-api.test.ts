@@ -4,7 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { azuriteConnectionString } from '../../devhost/azurite.js';
 import { AzureBlobStore, REQUEST_PATH_RETRY } from '../../shared/storage/azure-blob-store.js';
 import { indexRun } from '../../shared/agent-runtime/run-index.js';
-import { runIdFor } from '../../shared/agent-runtime/start-run.js';
+import { runIdFor } from '../../shared/runs/admission.js';
 import { TenantBlobSpace } from '../../shared/storage/blob-store.js';
 import type { AgentRunInput } from '../../shared/agent-runtime/run-types.js';
 import { createRunsApiHandlers } from '../../shared/http/runs-api.js';
@@ -160,13 +160,28 @@ describe('runs API: authorization (403 / 404)', () => {
     expect((await getRun('fabrikam', odd, await token({ entraTenantId: FABRIKAM_TID }))).status).toBe(404);
   });
 
-  it('answers 404 for an unknown tenant and 403 for a suspended one (problem+json, stable codes)', async () => {
-    const unknown = await start('globex', { agent: 'support-triage', input: 'hi' }, await token());
-    expect(unknown.status).toBe(404);
-    expect(unknown.body).toMatchObject({ code: 'tenant_not_found', title: 'Not Found', type: 'https://errors.durable-agent-pipeline.dev/tenant_not_found' });
+  it('gives no oracle: a missing tenant and an existing foreign one get the same 403; a suspended one only its own callers see', async () => {
+    const strip = (r: { status: number; body: Record<string, unknown> }) => ({ status: r.status, code: r.body['code'], detail: r.body['detail'], type: r.body['type'] });
+    const contosoToken = await token();
+    const missing = strip(await start('globex', { agent: 'support-triage', input: 'hi' }, contosoToken));
+    expect(missing).toMatchObject({ status: 403, code: 'tenant_mismatch' });
+    // globex does not exist; fabrikam does. A Contoso token cannot tell them apart.
+    const foreign = strip(await start('fabrikam', { agent: 'support-triage', input: 'hi' }, contosoToken));
+    expect({ ...foreign, detail: String(foreign.detail).replace('fabrikam', 'globex') }).toEqual(missing);
+    expect(strip(await getRun('globex', 'globex--aaaaaaaaaaaaaaaaaaaa', contosoToken)).status).toBe(403);
+    // Suspended: its own callers hear it; others get the same 403 as above.
     const suspended = await start('northwind', { agent: 'support-triage', input: 'hi' }, await token({ entraTenantId: NORTHWIND_TID }));
     expect(suspended.status).toBe(403);
     expect(suspended.body['code']).toBe('tenant_suspended');
+    expect(strip(await start('northwind', { agent: 'support-triage', input: 'hi' }, contosoToken)).code).toBe('tenant_mismatch');
+  });
+
+  it('refuses deeply nested JSON with 400 json_too_deep (not a 500)', async () => {
+    const deep = `{"agent":"support-triage","input":${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
+    const res = answer(await runs.startRun(request({ method: 'POST', path: '/tenants/contoso/runs', params: { tenantId: 'contoso' }, token: await token(), body: deep, headers: { 'content-type': 'application/json' } }), invocation(fx.logs)));
+    expect(res.status).toBe(400);
+    expect(res.body['code']).toBe('json_too_deep');
+    expect(fx.client.starts).toHaveLength(0);
   });
 
   it('refuses an agent the tenant has not enabled', async () => {
@@ -211,7 +226,7 @@ describe('runs API: start', () => {
     expect(first.status).toBe(202);
     expect(second.status).toBe(202);
     expect(second.body['id']).toBe(first.body['id']);
-    expect(first.body['id']).toBe(runIdFor('contoso', 'order-42'));
+    expect(first.body['id']).toBe(runIdFor('contoso', 'api', 'order-42'));
     expect(fx.client.starts).toHaveLength(1);
   });
 

@@ -6,7 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HostExtension } from '../../devhost/extension-types.js';
 import type { ServiceBusExtension } from '../../devhost/service-bus-extension.js';
 import type { StoredServiceBusMessage } from '../../devhost/service-bus-store.js';
-import { runIdFor } from '../../shared/agent-runtime/start-run.js';
+import { LocalFileSecretProvider } from '../../shared/auth/local-file-secret-provider.js';
+import { signedQueueProperties } from '../../shared/queue/queue-signature.js';
+import { runIdFor } from '../../shared/runs/admission.js';
 import type { RunReply } from '../../shared/queue/reply-types.js';
 import { DurableApi, startAgentStack, type AgentStack } from '../helpers/agent-stack.js';
 
@@ -42,6 +44,7 @@ beforeAll(async () => {
       LOCAL_SERVICEBUS_ADMIN_URL: `http://127.0.0.1:${port}`,
       LOCAL_SERVICEBUS_ADMIN_KEY_FILE: join(dir, 'keys.json'),
       REPLY_PUBLISH_RETRY_INTERVAL_MS: '20',
+      LOCAL_SECRETS_FILE: join(dir, 'secrets.json'),
     },
     { port, storage: join(dir, 'devhost.db') },
   );
@@ -54,6 +57,14 @@ afterAll(async () => {
   await stack?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
+
+/** A request signed with the tenant's local queue secret, as a producer sends it (docs/queue.md). */
+function send(body: Record<string, unknown>, message: { messageId: string; replyTo?: string }): void {
+  const text = JSON.stringify(body);
+  const secret = new LocalFileSecretProvider(join(dir, 'secrets.json')).getOrCreate(`${String(body['tenantId'])}-queue`);
+  const idempotencyKey = typeof body['idempotencyKey'] === 'string' ? body['idempotencyKey'] : undefined;
+  sb.send('agent-requests', { ...message, body: text, contentType: 'application/json', applicationProperties: signedQueueProperties(secret, { tenantId: String(body['tenantId']), idempotencyKey, body: text }, Date.now()) });
+}
 
 async function waitForReply(queue: string, timeoutMs = 20_000): Promise<StoredServiceBusMessage> {
   const deadline = Date.now() + timeoutMs;
@@ -68,12 +79,9 @@ async function waitForReply(queue: string, timeoutMs = 20_000): Promise<StoredSe
 describe('reply queue', () => {
   it('publishes the result to the replyTo queue named in the body once the run completes', async () => {
     stack.model.script([{ type: 'text', content: 'Your ticket is triaged: priority 2.' }]);
-    sb.send('agent-requests', {
-      body: { tenantId: 'contoso', agent: 'support-triage', input: 'My VM will not start', replyTo: 'contoso-triage-replies', correlationId: 'corr-reply-1' },
-      messageId: 'reply-1',
-    });
+    send({ tenantId: 'contoso', agent: 'support-triage', input: 'My VM will not start', replyTo: 'contoso-triage-replies', correlationId: 'corr-reply-1', idempotencyKey: 'reply-1' }, { messageId: 'reply-1' });
     const message = await waitForReply('contoso-triage-replies');
-    const runId = runIdFor('contoso', 'sb:reply-1');
+    const runId = runIdFor('contoso', 'queue', 'reply-1');
     expect(message.messageId).toBe(`${runId}:reply`);
     expect(message.correlationId).toBe('corr-reply-1');
     expect(message.contentType).toBe('application/json');
@@ -95,26 +103,19 @@ describe('reply queue', () => {
 
   it("uses the message's ReplyTo property when the body names no reply queue", async () => {
     stack.model.script([{ type: 'text', content: 'Done.' }]);
-    sb.send('agent-requests', {
-      body: { tenantId: 'contoso', agent: 'support-triage', input: 'Reset my password' },
-      messageId: 'reply-2',
-      replyTo: 'contoso-property-replies',
-    });
+    send({ tenantId: 'contoso', agent: 'support-triage', input: 'Reset my password', idempotencyKey: 'reply-2' }, { messageId: 'reply-2', replyTo: 'contoso-property-replies' });
     const message = await waitForReply('contoso-property-replies');
-    expect(message.body).toMatchObject({ runId: runIdFor('contoso', 'sb:reply-2'), outcome: 'completed', output: { answer: 'Done.' } });
+    expect(message.body).toMatchObject({ runId: runIdFor('contoso', 'queue', 'reply-2'), outcome: 'completed', output: { answer: 'Done.' } });
   });
 
   it("dead-letters a request whose reply queue is not one of the tenant's, and starts nothing", async () => {
-    sb.send('agent-requests', {
-      body: { tenantId: 'contoso', agent: 'support-triage', input: 'Send the answer to fabrikam', replyTo: 'fabrikam-replies' },
-      messageId: 'reply-foreign',
-    });
+    send({ tenantId: 'contoso', agent: 'support-triage', input: 'Send the answer to fabrikam', replyTo: 'fabrikam-replies', idempotencyKey: 'reply-foreign' }, { messageId: 'reply-foreign' });
     await sb.waitForIdle();
     const dead = sb.store.peek('agent-requests', { deadLetter: true, maxMessages: 10 }).find((m) => m.messageId === 'reply-foreign');
     expect(dead).toMatchObject({ deliveryCount: 1, deadLetterReason: 'AgentRequestRejected' });
     expect(dead?.deadLetterErrorDescription).toMatch(/reply_queue_not_allowed/);
-    expect(await durable.exists(runIdFor('contoso', 'sb:reply-foreign'))).toBe(false);
-    expect(await durable.exists(`${runIdFor('contoso', 'sb:reply-foreign')}:reply`)).toBe(false);
+    expect(await durable.exists(runIdFor('contoso', 'queue', 'reply-foreign'))).toBe(false);
+    expect(await durable.exists(`${runIdFor('contoso', 'queue', 'reply-foreign')}:reply`)).toBe(false);
     expect(sb.store.peek('fabrikam-replies', { maxMessages: 10 })).toHaveLength(0);
   });
 
@@ -123,12 +124,9 @@ describe('reply queue', () => {
     stack.model.reset();
     stack.model.setFaults([{ status: 400, message: 'bad request (test)' }]);
     try {
-      sb.send('agent-requests', {
-        body: { tenantId: 'contoso', agent: 'support-triage', input: 'Break please', replyTo: 'contoso-failed-replies' },
-        messageId: 'reply-3',
-      });
+      send({ tenantId: 'contoso', agent: 'support-triage', input: 'Break please', replyTo: 'contoso-failed-replies', idempotencyKey: 'reply-3' }, { messageId: 'reply-3' });
       const message = await waitForReply('contoso-failed-replies');
-      const runId = runIdFor('contoso', 'sb:reply-3');
+      const runId = runIdFor('contoso', 'queue', 'reply-3');
       expect(message.body).toMatchObject({ runId, outcome: 'failed', error: { message: expect.stringMatching(/model call failed/) } });
       expect((await durable.done(runId)).runtimeStatus).toBe('Failed');
     } finally {

@@ -1,0 +1,34 @@
+import type { AgentSnapshot } from '../agents/agent-definition.js';
+import type { AgentRunInput, Initiator, PayloadRef } from './run-types.js';
+
+/**
+ * The one builder of a top-level {@link AgentRunInput}, for every door (runs API, webhooks,
+ * queue, bot, batches). Pure, so orchestrators (batches) may call it too. The run id comes from
+ * admission (`shared/runs/admission.ts`), never from a caller.
+ */
+export interface RunInputFields {
+  tenantId: string;
+  runId: string;
+  agent: AgentSnapshot;
+  subAgents: Record<string, AgentSnapshot>;
+  input: PayloadRef;
+  initiator: Initiator;
+  correlationId: string;
+  variables?: Record<string, string> | undefined;
+  deployments?: string[] | undefined;
+}
+
+export function buildRunInput(fields: RunInputFields): AgentRunInput {
+  return {
+    tenantId: fields.tenantId,
+    runId: fields.runId,
+    agent: fields.agent,
+    input: fields.input,
+    variables: fields.variables ?? {},
+    initiator: fields.initiator,
+    correlationId: fields.correlationId,
+    depth: 0,
+    subAgents: fields.subAgents,
+    ...(fields.deployments ? { deployments: fields.deployments } : {}),
+  };
+}
