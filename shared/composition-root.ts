@@ -17,6 +17,8 @@ import { DevhostQueueReplyPublisher, ServiceBusReplyPublisher, UnconfiguredReply
 import { BlobTenantDirectory, SingleTenantDirectory, loadTenantCatalogFile, type TenantDirectory } from './tenancy/tenant-directory.js';
 import { TenantCatalogError } from './tenancy/tenant.js';
 import { builtInTools } from './tools/built-in-tools.js';
+import { effectiveEgressAllowList } from './tools/egress-policy.js';
+import { systemResolver } from './tools/egress-request.js';
 import { BlobScheduleSource, FileScheduleSource, type ScheduleSource } from './batch/schedule.js';
 import { createBotTokenVerifier, type BotTokenVerifier } from './bot/bot-token-verifier.js';
 import { createConnectorClient, credentialBotTokenProvider, staticBotTokenProvider, type ConnectorClient } from './bot/connector-client.js';
@@ -130,7 +132,10 @@ export function createDeps(config: AppConfig, overrides: DepsOverrides = {}): De
       config.secrets.kind === 'key-vault' ? config.secrets.cacheTtlMs : 300_000,
       now,
     );
-  const egress = config.egressAllowList;
+  // A run may reach what its tenant lists, and only what the deployment policy also allows.
+  const egress = { local: config.environment === 'local', resolve: systemResolver };
+  const egressAllowList = async (tenantId: string): Promise<readonly string[]> =>
+    effectiveEgressAllowList((await tenants.get(tenantId))?.egressAllowList ?? [], config.egressAllowList, egress);
   return {
     config,
     now,
@@ -144,8 +149,8 @@ export function createDeps(config: AppConfig, overrides: DepsOverrides = {}): De
       tools,
       events,
       nowMs: now,
-      fetch: globalThis.fetch,
-      egressAllowList: async () => egress,
+      egress,
+      egressAllowList,
     },
     tenants,
     tokens,

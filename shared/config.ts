@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { ProblemListError } from './errors.js';
 import { z } from 'zod';
 import { TENANT_ID_PATTERN } from './tenancy/tenant.js';
+import { invalidEgressEntries } from './tools/egress-policy.js';
 
 /**
  * Application settings, parsed once at startup. Nothing else in the app reads `process.env`.
@@ -69,7 +70,10 @@ const ConfigSchema = z
     MODEL_MAX_CONCURRENT_CALLS: z.coerce.number().int().min(1).max(1_000).default(4),
     /** Local run-event log (JSON lines); empty disables it. */
     RUN_EVENTS_FILE: z.string().optional(),
-    /** Hosts `http_request` may reach (exact or `*.suffix`), until tenants carry their own. */
+    /**
+     * The deployment-wide egress policy: the most any tenant's `egressAllowList` can open
+     * (`host[:port]`, `*.suffix[:port]`; no port means 443). A run reaches only what both allow.
+     */
     TOOL_EGRESS_ALLOW_LIST: csv,
     /** `multi`: vendor-hosted SaaS, tenant from the path; `single`: one configured tenant (managed application). */
     TENANCY_MODE: z.enum(['multi', 'single']).default('multi'),
@@ -171,6 +175,10 @@ const ConfigSchema = z
     }
     if (deployed && c.LOCAL_SERVICEBUS_ADMIN_URL) {
       ctx.addIssue({ code: 'custom', path: ['LOCAL_SERVICEBUS_ADMIN_URL'], message: 'local-only; use SERVICEBUS_FULLY_QUALIFIED_NAMESPACE' });
+    }
+    const badEgress = Array.isArray(c.TOOL_EGRESS_ALLOW_LIST) ? invalidEgressEntries(c.TOOL_EGRESS_ALLOW_LIST, { local: !deployed }) : [];
+    if (badEgress.length > 0) {
+      ctx.addIssue({ code: 'custom', path: ['TOOL_EGRESS_ALLOW_LIST'], message: `not host[:port] or *.suffix[:port]: ${badEgress.join(', ')}` });
     }
     const secrets = c.SECRETS_PROVIDER ?? (deployed ? 'key-vault' : 'local-file');
     if (deployed && secrets === 'local-file') {

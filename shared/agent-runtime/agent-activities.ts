@@ -4,6 +4,7 @@ import { renderPrompt } from '../agents/agent-definition.js';
 import type { ChatMessage, ChatTool } from '../model/model-client.js';
 import type { ModelGateway } from '../model/model-gateway.js';
 import { TenantBlobSpace, type BlobStore } from '../storage/blob-store.js';
+import type { EgressOptions } from '../tools/egress-request.js';
 import type { Tool, ToolResult } from '../tools/tool.js';
 import type { CallModelInput, CallModelOutput, PrepareRunInput, RunEventInput, RunToolInput, AgentRef } from './activity-catalog.js';
 import { ConversationStore, type StoredAnswer } from './conversation-store.js';
@@ -19,8 +20,9 @@ export interface AgentRuntimeDeps {
   tools: ReadonlyMap<string, Tool>;
   events: RunEventSink;
   nowMs: () => number;
-  fetch: typeof fetch;
-  /** Hosts `http_request` may reach for this tenant. */
+  /** The environment's egress rules and the resolver network tools use (egress-request.ts). */
+  egress: EgressOptions;
+  /** The run's effective egress allow-list: the tenant's entries, limited to the deployment policy. */
   egressAllowList(tenantId: string): Promise<readonly string[]>;
 }
 
@@ -236,7 +238,7 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
             egressAllowList: await deps.egressAllowList(input.tenantId),
             nowMs: deps.nowMs,
             signal: controller.signal,
-            fetch: deps.fetch,
+            egress: deps.egress,
           });
         } finally {
           clearTimeout(timer);

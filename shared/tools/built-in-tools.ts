@@ -1,16 +1,9 @@
 import { z } from 'zod';
+import { resolveEgressTarget, sendPinnedRequest } from './egress-request.js';
 import { defineTool, ToolError, type Tool, type ToolContext } from './tool.js';
 
 const MAX_DOC_BYTES = 256 * 1024;
-
-/** True when `host` is on the allow-list: exact match or a `*.example.com` suffix entry. */
-export function hostAllowed(host: string, allowList: readonly string[]): boolean {
-  const h = host.toLowerCase().replace(/\.$/, '');
-  return allowList.some((entry) => {
-    const e = entry.toLowerCase();
-    return e.startsWith('*.') ? h.endsWith(e.slice(1)) && h.length > e.length - 1 : h === e;
-  });
-}
+const MAX_HTTP_BODY_BYTES = 64 * 1024;
 
 export const httpRequestTool = defineTool({
   name: 'http_request',
@@ -24,35 +17,19 @@ export const httpRequestTool = defineTool({
   sideEffects: false,
   async execute(input, ctx: ToolContext) {
     const url = new URL(input.url);
-    const loopbackForTests = url.protocol === 'http:' && (url.hostname === '127.0.0.1' || url.hostname === 'localhost');
-    if (url.protocol !== 'https:' && !loopbackForTests) throw new ToolError('egress_denied', 'only https URLs are allowed');
-    if (!hostAllowed(url.hostname, ctx.egressAllowList)) {
-      throw new ToolError('egress_denied', `host "${url.hostname}" is not on this tenant's egress allow-list`);
-    }
-    const response = await ctx.fetch(url, {
+    // Checked against the run's allow-list, resolved once, every address checked; the connection
+    // goes to the checked address (egress-request.ts). Redirects come back as they are.
+    const target = await resolveEgressTarget(url, ctx.egressAllowList, ctx.egress);
+    const response = await sendPinnedRequest(target, {
       method: input.method,
-      redirect: 'manual',
       signal: ctx.signal,
+      maxBodyBytes: MAX_HTTP_BODY_BYTES,
       ...(input.body === undefined ? {} : { body: input.body }),
     });
-    const reader = response.body?.getReader();
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    while (reader) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      chunks.push(value);
-      if (size > 64 * 1024) {
-        await reader.cancel();
-        break;
-      }
-    }
-    const text = Buffer.concat(chunks).subarray(0, 64 * 1024).toString('utf8');
     if (response.status >= 500 || response.status === 429) {
       throw new ToolError('upstream_unavailable', `upstream answered ${response.status}`, true);
     }
-    return { status: response.status, contentType: response.headers.get('content-type'), body: text, truncated: size > 64 * 1024 };
+    return { status: response.status, contentType: response.contentType, body: response.body.toString('utf8'), truncated: response.truncated };
   },
 });
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { TenantBlobSpace } from '../storage/blob-store.js';
+import type { EgressOptions } from './egress-request.js';
 
 /** What a tool execution may use. Everything is scoped to one tenant and one call. */
 export interface ToolContext {
@@ -9,11 +10,18 @@ export interface ToolContext {
   /** `${runId}:${callId}`: stable across retries and replays, for side-effect deduplication. */
   idempotencyKey: string;
   blobs: TenantBlobSpace;
-  /** Hosts the tenant allows `http_request` to reach (exact names or `*.suffix`). */
+  /**
+   * The run's effective egress allow-list: the tenant's entries, limited to the deployment policy
+   * (`host[:port]` or `*.suffix[:port]`, see egress-policy.ts).
+   */
   egressAllowList: readonly string[];
+  /**
+   * How network tools reach hosts on that list: the environment's rules and the resolver. There is
+   * no raw `fetch` here on purpose: every connection goes through egress-request.ts.
+   */
+  egress: EgressOptions;
   nowMs: () => number;
   signal: AbortSignal;
-  fetch: typeof fetch;
 }
 
 /** A typed tool: zod input (turned into JSON Schema for the model), bounded output. */

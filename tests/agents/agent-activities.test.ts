@@ -29,7 +29,7 @@ async function setup(turns: Parameters<typeof createScriptedModelClient>[0]) {
     tools: new Map(builtInTools.map((t) => [t.name, t])),
     events,
     nowMs: () => Date.UTC(2026, 10, 26),
-    fetch,
+    egress: { local: true, resolve: async () => Promise.reject(new Error('no DNS in this test')) },
     egressAllowList: async () => [],
   });
   const agent = await catalog.resolve('contoso', 'support-triage');

@@ -50,7 +50,7 @@ async function setup(turns: ScriptedTurn[], options: { maxConcurrentCalls?: numb
     tools: new Map([[sideEffect.name, sideEffect]]),
     events: new MemoryRunEventSink(),
     nowMs: () => Date.UTC(2026, 11, 2),
-    fetch,
+    egress: { local: true, resolve: async () => Promise.reject(new Error('no DNS in this test')) },
     egressAllowList: async () => [],
   });
   const agent = await catalog.resolve('contoso', 'support-triage');
