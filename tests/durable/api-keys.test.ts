@@ -128,6 +128,7 @@ describe("the SDK's rpc endpoints", () => {
     const res = await fetch(`${h.url}/api/orchestrators/echoInput`, { method: 'POST', body: '"door"' });
     expect(res.status).toBe(202);
     const links = (await res.json()) as { id: string; statusQueryGetUri: string };
+    expect(new URL(links.statusQueryGetUri).searchParams.get('code')).toBe(h.systemKey);
     await h.finished(links.id);
     const status = await fetch(links.statusQueryGetUri);
     expect(status.status).toBe(200);
