@@ -38,10 +38,11 @@ async function main(): Promise<void> {
   if (!durable) throw new Error('durable extension missing');
   const stats = durable.engine.stats;
   const base = `${host.url}/runtime/webhooks/durabletask/orchestrators`;
+  const code = encodeURIComponent(host.keys.keys.masterKey);
 
   /** Starts an orchestration and waits for it server-side; resolves with its output. */
   async function run(name: string, input: unknown): Promise<unknown> {
-    const res = await fetch(`${base}/${name}?timeout=120&pollingInterval=1`, { method: 'POST', body: JSON.stringify(input) });
+    const res = await fetch(`${base}/${name}?timeout=120&pollingInterval=1&code=${code}`, { method: 'POST', body: JSON.stringify(input) });
     const body = (await res.json()) as unknown;
     if (res.status !== 200) throw new Error(`${name} did not complete: ${res.status} ${JSON.stringify(body)}`);
     return body;

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DatabaseSync } from 'node:sqlite';
 import type { InvocationOutcome, Invoker, RegisteredFunction, RpcBindingInfo } from './core-types.js';
+import type { FunctionKeyStore } from './function-keys.js';
 import type { DevhostLogger } from './logger.js';
 
 /** host.json, as far as the devhost reads it. Unknown keys are kept and ignored. */
@@ -34,6 +35,10 @@ export interface HostServices {
   /** `http://127.0.0.1:<port>`; valid once the server listens (before any extension starts). */
   baseUrl(): string;
   logger: DevhostLogger;
+  /** The host's keys: extensions guard their own HTTP routes with them (e.g. a system key). */
+  keys: FunctionKeyStore;
+  /** The host-wide request body limit (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT); read bodies with `readBody`. */
+  maxRequestBodyBytes: number;
 }
 
 /** A trigger extension plugged into the devhost (durable backend, queues, timers). */
@@ -51,8 +56,9 @@ export interface HostExtension {
   deliverOutputs?(fn: RegisteredFunction, outcome: InvocationOutcome): Promise<void>;
   /**
    * Serves the extension's own HTTP routes; resolves true when it handled the request. The core
-   * has already checked the admin key for paths under `/admin/`; other paths are the extension's
-   * to guard.
+   * has already checked the `Host`, refused cross-site writes to `/admin/` and `/runtime/`, refused
+   * a declared body over the limit, and checked the admin key for paths under `/admin/`; other
+   * paths are the extension's to guard (with `services.keys`).
    */
   handleHttp?(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean>;
   /** Input data for a binding the extension owns (e.g. `durableClient`), as a JSON string. */

@@ -12,6 +12,8 @@ import { buildHttpRoutes, dispatchHttp, presentedKey, sendStatus, type HttpRoute
 import { createCrashPlan, parseCrashPoints } from './crash-points.js';
 import { createInvoker } from './invoker.js';
 import { createConsoleLogger, type DevhostLogger, type LogLevel } from './logger.js';
+import { DEFAULT_REQUEST_BODY_LIMIT_BYTES, declaresTooMuch, readBodyText, refuseTooLarge } from './request-body.js';
+import { isCrossSiteWrite, isHostApiPath, isOwnHost, ownAuthorities } from './request-origin.js';
 import { STORAGE_RETRY_AFTER_SECONDS, openDatabase, storageHealth, type StorageHealth, type StorageOption } from './storage.js';
 
 export interface DevhostOptions {
@@ -23,7 +25,10 @@ export interface DevhostOptions {
   storage?: StorageOption;
   logLevel?: LogLevel;
   logger?: DevhostLogger;
-  /** Request body limit; default FUNCTIONS_REQUEST_BODY_SIZE_LIMIT or 100 MB, as the host. */
+  /**
+   * Request body limit for every door; default FUNCTIONS_REQUEST_BODY_SIZE_LIMIT, else 4 MiB
+   * (the Functions host's own default is 100 MB; see README "The devhost").
+   */
   maxRequestBodyBytes?: number;
   /** Extensions to start instead of the built-in ones (tests). */
   extensions?: readonly ((services: HostServices) => HostExtension)[];
@@ -43,7 +48,6 @@ export interface Devhost {
   stop(): Promise<void>;
 }
 
-const DEFAULT_BODY_LIMIT = 100 * 1024 * 1024;
 const QUIET_TRIGGERS = new Set(['orchestrationTrigger', 'activityTrigger', 'entityTrigger']);
 
 function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
@@ -72,11 +76,16 @@ function sendStorageUnavailable(res: ServerResponse, health: StorageHealth): voi
   );
 }
 
-async function readJsonBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  const text = Buffer.concat(chunks).toString('utf8');
+async function readJsonBody(req: IncomingMessage, limitBytes: number): Promise<unknown> {
+  const text = await readBodyText(req, limitBytes);
   return text.trim() === '' ? {} : (JSON.parse(text) as unknown);
+}
+
+/** A request URL for the log, without keys (`code=` values, the durable rpc base's key segment). */
+function redactedUrl(raw: string | undefined): string {
+  return (raw ?? '')
+    .replace(/([?&]code=)[^&#]*/gi, '$1<redacted>')
+    .replace(/(\/runtime\/webhooks\/durabletask\/rpc\/)[^/?#]*/i, '$1<redacted>');
 }
 
 /** One line per function, like `func start` prints them. */
@@ -117,7 +126,7 @@ export async function startDevhost(options: DevhostOptions): Promise<Devhost> {
   const routes = buildHttpRoutes(app.functions.values(), prefix);
   const envLimit = Number(process.env['FUNCTIONS_REQUEST_BODY_SIZE_LIMIT']);
   const maxRequestBodyBytes =
-    options.maxRequestBodyBytes ?? (Number.isFinite(envLimit) && envLimit > 0 ? envLimit : DEFAULT_BODY_LIMIT);
+    options.maxRequestBodyBytes ?? (Number.isFinite(envLimit) && envLimit > 0 ? envLimit : DEFAULT_REQUEST_BODY_LIMIT_BYTES);
 
   const extensions: HostExtension[] = [];
   const crashCheck = createCrashPlan(parseCrashPoints(process.env['DEVHOST_CRASH_AFTER']), (point) => {
@@ -133,6 +142,8 @@ export async function startDevhost(options: DevhostOptions): Promise<Devhost> {
     hostJson: app.hostJson,
     baseUrl: () => baseUrl,
     logger,
+    keys,
+    maxRequestBodyBytes,
   };
 
   const dispatchOptions = { routes, prefix, keys, invoke, maxRequestBodyBytes, logger };
@@ -154,8 +165,9 @@ export async function startDevhost(options: DevhostOptions): Promise<Devhost> {
       }
       let body: unknown;
       try {
-        body = await readJsonBody(req);
-      } catch {
+        body = await readJsonBody(req, maxRequestBodyBytes);
+      } catch (error) {
+        if ((error as Error | undefined)?.name === 'RequestTooLargeError') return refuseTooLarge(req, res);
         return sendJson(res, 400, { error: 'The body must be JSON: {"input": "<string>"}' });
       }
       const input = (body as { input?: unknown } | null)?.input;
@@ -184,7 +196,14 @@ export async function startDevhost(options: DevhostOptions): Promise<Devhost> {
     return sendStatus(res, 404);
   }
 
+  /** The `Host` values served; set once the port is known (nothing arrives before that). */
+  let ownHosts: ReadonlySet<string> = new Set();
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Only this devhost's own loopback authority: a DNS-rebinding page or a foreign name gets 421.
+    if (!isOwnHost(req, ownHosts)) return sendStatus(res, 421, { connection: 'close' });
+    // A declared body over the limit is refused before a byte of it is read, at every door.
+    if (declaresTooMuch(req, maxRequestBodyBytes)) return refuseTooLarge(req, res);
     let url: URL;
     try {
       url = new URL(req.url ?? '/', baseUrl);
@@ -193,6 +212,8 @@ export async function startDevhost(options: DevhostOptions): Promise<Devhost> {
     }
     // Fail closed: while the state store cannot be written, no door takes work (app routes,
     // durable API and RPC, admin), so nothing is acknowledged that is not stored.
+    // The host's own APIs take no state-changing request a browser marks as cross-site.
+    if (isHostApiPath(url.pathname) && isCrossSiteWrite(req, ownHosts)) return sendStatus(res, 403);
     if (!health.healthy) return sendStorageUnavailable(res, health);
     if (url.pathname.startsWith('/admin/')) return handleAdmin(req, res, url);
     if (await dispatchHttp(dispatchOptions, req, res, url)) return;
@@ -202,11 +223,18 @@ export async function startDevhost(options: DevhostOptions): Promise<Devhost> {
     sendStatus(res, 404);
   }
 
-  const server: Server = createServer({ keepAlive: true }, (req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch((error: unknown) => {
-      logger.error(`devhost: request ${req.method} ${req.url} failed: ${(error as Error)?.stack ?? String(error)}`);
+      logger.error(`devhost: request ${req.method} ${redactedUrl(req.url)} failed: ${(error as Error)?.stack ?? String(error)}`);
       sendStatus(res, 500);
     });
+  };
+  const server: Server = createServer({ keepAlive: true }, onRequest);
+  // `Expect: 100-continue`: a request refused on its headers (foreign Host, body declared over
+  // the limit) is answered without `100 Continue`, so the client never sends the body.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    if (isOwnHost(req, ownHosts) && !declaresTooMuch(req, maxRequestBodyBytes)) res.writeContinue();
+    onRequest(req, res);
   });
   server.keepAliveTimeout = 65_000;
   server.on('clientError', (_error, socket) => {
@@ -223,6 +251,7 @@ export async function startDevhost(options: DevhostOptions): Promise<Devhost> {
   });
   const port = (server.address() as AddressInfo).port;
   baseUrl = `http://127.0.0.1:${port}`;
+  ownHosts = ownAuthorities(port);
 
   // Functions' own clients (durable client, SDKs reaching the devhost) must not go through a proxy.
   const noProxy = process.env['NO_PROXY'] ?? process.env['no_proxy'] ?? '';

@@ -3,6 +3,7 @@ import type { Invoker, RegisteredFunction, RpcHttpCookie, RpcHttpData, RpcTypedD
 import type { AuthLevel, FunctionKeyStore } from './function-keys.js';
 import { compareRoutePrecedence, compileRoute, type CompiledRoute } from './http-route.js';
 import type { DevhostLogger } from './logger.js';
+import { readBody, refuseTooLarge } from './request-body.js';
 
 /** An HTTP-triggered function with its route compiled once at startup. */
 export interface HttpRoute {
@@ -31,32 +32,6 @@ export function buildHttpRoutes(functions: Iterable<RegisteredFunction>, routePr
     });
   }
   return routes.sort((a, b) => compareRoutePrecedence(a.route, b.route));
-}
-
-export class RequestTooLargeError extends Error {
-  override readonly name = 'RequestTooLargeError';
-}
-
-/** Reads the whole body, failing fast once it passes `limitBytes` (the host's 413). */
-export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length'] ?? '0');
-  if (declared > limitBytes) return Promise.reject(new RequestTooLargeError(`body of ${declared} bytes`));
-  return new Promise((resolvePromise, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limitBytes) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new RequestTooLargeError(`body over ${limitBytes} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolvePromise(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }
 
 function flattenHeaders(req: IncomingMessage): Record<string, string> {
@@ -160,7 +135,8 @@ export async function dispatchHttp(
   try {
     body = await readBody(req, options.maxRequestBodyBytes);
   } catch (error) {
-    sendStatus(res, error instanceof RequestTooLargeError ? 413 : 400, { connection: 'close' });
+    if ((error as Error | undefined)?.name === 'RequestTooLargeError') refuseTooLarge(req, res);
+    else sendStatus(res, 400, { connection: 'close' });
     return true;
   }
 

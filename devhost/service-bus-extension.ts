@@ -10,6 +10,7 @@ import {
   type StoredServiceBusMessage,
 } from './service-bus-store.js';
 import { acquireSettlementServer, registerSettler, releaseSettlementServer, toModelBindingData } from './service-bus-settlement.js';
+import { readBodyText, refuseTooLarge } from './request-body.js';
 import { storageHealth } from './storage.js';
 
 /**
@@ -433,10 +434,16 @@ export function createServiceBusExtension(services: HostServices, options: Servi
 
   async function postMessages(req: IncomingMessage, res: ServerResponse, queue: string): Promise<void> {
     let text: string;
+    const limit = Math.min(MAX_ADMIN_BODY_BYTES, services.maxRequestBodyBytes);
     try {
-      text = await readBody(req, MAX_ADMIN_BODY_BYTES);
-    } catch {
-      return sendProblem(res, 413, 'BodyTooLarge', `The request body exceeds ${MAX_ADMIN_BODY_BYTES} bytes.`);
+      text = await readBodyText(req, limit);
+    } catch (error) {
+      if ((error as Error | undefined)?.name !== 'RequestTooLargeError') throw error;
+      const detail = `The request body exceeds ${limit} bytes.`;
+      return refuseTooLarge(req, res, {
+        type: 'application/problem+json; charset=utf-8',
+        text: JSON.stringify({ type: 'about:blank', title: 'Content Too Large', status: 413, detail, code: 'BodyTooLarge' }),
+      });
     }
     let json: unknown;
     try {
@@ -610,18 +617,6 @@ function toAdminJson(m: StoredServiceBusMessage): Record<string, unknown> {
     deadLetterReason: m.deadLetterReason,
     deadLetterErrorDescription: m.deadLetterErrorDescription,
   };
-}
-
-async function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
-    size += buffer.length;
-    if (size > limit) throw new Error('body too large');
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 function sendJson(res: ServerResponse, status: number, value: unknown, contentType = 'application/json; charset=utf-8'): void {

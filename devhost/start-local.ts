@@ -4,6 +4,7 @@
  * .devhost/azurite, port 10000), the offline model (port 7072) and the Functions app on 7071.
  * Everything here is local-only; see README "What is real and what is local-only".
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startLocalStack } from './local-stack.js';
 
@@ -20,13 +21,18 @@ async function main(): Promise<void> {
     offlineModelPort: Number(process.env['OFFLINE_MODEL_PORT'] ?? '7072'),
     seed: { documentsDir: join(root, 'samples', 'documents'), tenants: ['contoso', 'fabrikam'] },
   });
+  // The offline model's control key is new on every start; tools in another process read it here.
+  const offlineKeyFile = join(root, '.devhost', 'offline-model.key');
+  mkdirSync(join(root, '.devhost'), { recursive: true });
+  writeFileSync(offlineKeyFile, `${stack.offlineModel.controlKey}\n`, { mode: 0o600 });
   process.stdout.write(
     [
       `devhost listening on ${stack.devhost.url}`,
       `  Azurite blob: ${stack.azurite.blobEndpoint}${stack.azurite.reused ? ' (still running from an earlier start: reused)' : ''}`,
       `  offline model (a deterministic stand-in for Azure OpenAI): ${stack.offlineModel.url}`,
+      `    its /_offline/* control routes take the key in .devhost/offline-model.key (x-offline-model-key header)`,
       `  development token issuer: ${stack.devIssuer.url}  (npm run -s token -- --tenant contoso --roles Runs.Write)`,
-      `  master key for /admin and durable APIs: .devhost/keys.json`,
+      `  keys in .devhost/keys.json: masterKey for /admin (and the durable API), systemKeys.durabletask_extension for /runtime/webhooks/durabletask`,
       '',
     ].join('\n'),
   );

@@ -1,5 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { WEBHOOK_PATH, managementUrls, type HubSettings } from './client-binding.js';
+import { DURABLE_SYSTEM_KEY, type FunctionKeyStore } from '../function-keys.js';
+import { presentedKey } from '../http-dispatch.js';
+import { readBodyText, refuseTooLarge } from '../request-body.js';
+import { RPC_SEGMENT, WEBHOOK_PATH, managementUrls, type HubSettings } from './client-binding.js';
 import { RUNTIME_STATUSES, TERMINAL_STATUSES, type InstanceQuery, type InstanceRecord, type RuntimeStatus } from './durable-store.js';
 import { STORAGE_RETRY_AFTER_SECONDS } from '../storage.js';
 import { isJsonText } from './json-text.js';
@@ -12,26 +15,16 @@ import { statusPayload, type StatusOptions } from './status-payload.js';
  * calls, with the extension's routes and status codes: 202 + `Location` while an instance
  * runs, 200 once it is done, 404 for unknown instances, 410 for operations on finished ones.
  * Also `GET /admin/durable/instances[/{id}]` for inspection.
+ *
+ * Every webhook request needs the Durable extension's system key or the master key, as on
+ * Azure: `?code=` or `x-functions-key` on the public links, in the path on the SDK's rpc base
+ * (`…/durabletask/rpc/<key>/…`, see client-binding.ts); otherwise 401 with an empty body, as the
+ * Functions host answers. The admin path's master key is checked by the core.
  */
 
-const MAX_BODY_BYTES = 32 * 1024 * 1024;
 const ADMIN_PATH = '/admin/durable/instances';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<boolean>;
-
-class BodyTooLarge extends Error {}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > MAX_BODY_BYTES) throw new BodyTooLarge();
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 function send(res: ServerResponse, status: number, body?: string, headers: Record<string, string> = {}): void {
   const bytes = body === undefined ? undefined : Buffer.from(body);
@@ -98,14 +91,19 @@ export interface DurableHttpApiOptions {
   hub: HubSettings;
   /** The devhost's base URL, for links when a request has no Host header. */
   baseUrl: () => string;
+  /** Checks presented keys; the links carry its `durabletask_extension` system key. */
+  keys: FunctionKeyStore;
+  /** Request body limit (the host's FUNCTIONS_REQUEST_BODY_SIZE_LIMIT). */
+  maxRequestBodyBytes: number;
 }
 
 /** Builds the request handler; it resolves `false` for paths it does not serve. */
 export function createDurableHttpApi(options: DurableHttpApiOptions): Handler {
-  const { engine, hub } = options;
+  const { engine, hub, keys } = options;
+  const readBody = (req: IncomingMessage): Promise<string> => readBodyText(req, options.maxRequestBodyBytes);
 
   function checkStatusResponse(req: IncomingMessage, res: ServerResponse, instanceId: string): void {
-    const links = managementUrls(origin(req, options.baseUrl()), instanceId, hub);
+    const links = managementUrls(origin(req, options.baseUrl()), instanceId, hub, keys.systemKey(DURABLE_SYSTEM_KEY));
     const body = {
       id: instanceId,
       statusQueryGetUri: links.statusQueryGetUri,
@@ -325,7 +323,13 @@ export function createDurableHttpApi(options: DurableHttpApiOptions): Handler {
 
   async function route(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const rest = url.pathname.slice(WEBHOOK_PATH.length).replace(/^\/+/, '');
-    const segments = rest.split('/').map((s) => decodeURIComponent(s));
+    let segments = rest.split('/').map((s) => decodeURIComponent(s));
+    let presented = presentedKey(req, url);
+    if ((segments[0] ?? '').toLowerCase() === RPC_SEGMENT) {
+      presented = segments[1];
+      segments = segments.slice(2);
+    }
+    if (!keys.authorizeSystem(DURABLE_SYSTEM_KEY, presented)) return send(res, 401);
     const controller = (segments[0] ?? '').toLowerCase();
     if (controller === 'orchestrators') {
       const functionName = segments[1] ?? '';
@@ -357,8 +361,8 @@ export function createDurableHttpApi(options: DurableHttpApiOptions): Handler {
         });
       } else if (error instanceof DurableApiError) {
         sendError(res, error.status, error.message, error.exceptionMessage, error.exceptionType);
-      } else if (error instanceof BodyTooLarge) {
-        sendError(res, 413, 'The request body is too large.');
+      } else if ((error as Error | undefined)?.name === 'RequestTooLargeError') {
+        refuseTooLarge(req, res, { type: 'application/json; charset=utf-8', text: JSON.stringify({ Message: 'The request body is too large.' }) });
       } else if (error instanceof URIError) {
         sendError(res, 400, 'The request path is not valid.');
       } else {

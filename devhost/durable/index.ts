@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RegisteredFunction, RpcBindingInfo } from '../core-types.js';
 import type { HostExtension, HostServices } from '../extension-types.js';
+import { DURABLE_SYSTEM_KEY } from '../function-keys.js';
 import { clientBindingData, type HubSettings } from './client-binding.js';
 import { createDurableHttpApi } from './durable-http-api.js';
 import { DurableStore, type InstanceQuery, type RuntimeStatus } from './durable-store.js';
@@ -67,7 +68,13 @@ export function createDurableExtension(services: HostServices): DurableExtension
     entityBatchSize: positiveInt(settings['maxEntityOperationBatchSize'], 100),
     overridableExistingInstanceStates: settings['overridableExistingInstanceStates'] === 'AnyState' ? 'AnyState' : 'NonRunningStates',
   });
-  const api = createDurableHttpApi({ engine, hub, baseUrl: () => services.baseUrl() });
+  const api = createDurableHttpApi({
+    engine,
+    hub,
+    baseUrl: () => services.baseUrl(),
+    keys: services.keys,
+    maxRequestBodyBytes: services.maxRequestBodyBytes,
+  });
   let bindingJson: string | undefined;
 
   return {
@@ -76,7 +83,7 @@ export function createDurableExtension(services: HostServices): DurableExtension
     engine,
 
     bindingData(_binding: RpcBindingInfo, _fn: RegisteredFunction): string {
-      bindingJson ??= clientBindingData(services.baseUrl(), hub);
+      bindingJson ??= clientBindingData(services.baseUrl(), hub, services.keys.systemKey(DURABLE_SYSTEM_KEY));
       return bindingJson;
     },
 

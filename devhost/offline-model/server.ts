@@ -1,3 +1,4 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -23,6 +24,9 @@ import {
  * - `POST /openai/deployments/{deployment}/chat/completions?api-version=…` (Azure OpenAI)
  * - control, for tests in another process: `GET /_offline/requests`, `GET /_offline/stats`,
  *   `POST /_offline/script` `{turns}`, `POST /_offline/faults` `{faults}`, `POST /_offline/reset`.
+ *   They need the control key (`x-offline-model-key` header or `?code=`), generated at start:
+ *   whoever can script the model decides what the agent does next, and the captured requests
+ *   hold every prompt. The chat routes take any credential, as before.
  */
 
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
@@ -187,6 +191,8 @@ export interface OfflineModel {
   stats(): OfflineModelStats;
   /** Back to deterministic mode: clears script, faults, captured requests and stats. */
   reset(): void;
+  /** The key `/_offline/*` asks for (`x-offline-model-key` header or `?code=`). */
+  controlKey: string;
   /** Closes the server and every open connection. */
   stop(): Promise<void>;
 }
@@ -201,6 +207,18 @@ export interface OfflineModelOptions {
    * (scripted), for tests that need reproducible ids.
    */
   toolCallIds?: 'fresh' | 'stable';
+  /** The control key for `/_offline/*`; default: a new random key per start. */
+  controlKey?: string;
+}
+
+/** Header that carries the control key (`?code=` works too). */
+export const OFFLINE_MODEL_KEY_HEADER = 'x-offline-model-key';
+
+function sameKey(presented: string | undefined, expected: string): boolean {
+  if (presented === undefined) return false;
+  const a = Buffer.from(presented);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 class BadRequest extends Error {
@@ -526,7 +544,15 @@ export async function startOfflineModel(options: OfflineModelOptions = {}): Prom
     }
   }
 
-  async function handleControl(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+  const controlKey = options.controlKey ?? randomBytes(32).toString('base64url');
+
+  async function handleControl(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const path = url.pathname;
+    const header = req.headers[OFFLINE_MODEL_KEY_HEADER];
+    const presented = (Array.isArray(header) ? header[0] : header) ?? url.searchParams.get('code') ?? undefined;
+    if (!sameKey(presented, controlKey)) {
+      return sendError(res, 401, `the offline model's control routes need its key (${OFFLINE_MODEL_KEY_HEADER} header or ?code=)`, { code: 'unauthorized' });
+    }
     const routes: Record<string, string> = {
       '/_offline/requests': 'GET',
       '/_offline/stats': 'GET',
@@ -568,7 +594,7 @@ export async function startOfflineModel(options: OfflineModelOptions = {}): Prom
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const path = url.pathname;
     const route = async (): Promise<void> => {
-      if (path.startsWith('/_offline/')) return handleControl(req, res, path);
+      if (path.startsWith('/_offline/')) return handleControl(req, res, url);
       const azure = AZURE_PATH.exec(path);
       const isChat = azure !== null || path === '/v1/chat/completions' || path === '/v1/chat/completions/';
       if (!isChat) return sendError(res, 404, `the offline model serves chat completions only, not ${path}`, { code: 'not_found' });
@@ -604,6 +630,7 @@ export async function startOfflineModel(options: OfflineModelOptions = {}): Prom
     requests: () => structuredClone(records),
     stats,
     reset,
+    controlKey,
     async stop(): Promise<void> {
       stopping.abort();
       await new Promise<void>((resolve) => {

@@ -4,7 +4,9 @@ import type { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { InvocationOutcome, RegisteredFunction, RpcBindingInfo, RpcTypedData } from '../../devhost/core-types.js';
 import type { HostJson, HostServices } from '../../devhost/extension-types.js';
+import { FunctionKeyStore } from '../../devhost/function-keys.js';
 import type { DevhostLogger } from '../../devhost/logger.js';
+import { DEFAULT_REQUEST_BODY_LIMIT_BYTES } from '../../devhost/request-body.js';
 import {
   createServiceBusExtension,
   type ServiceBusExtension,
@@ -68,6 +70,8 @@ function fakeHost(db: DatabaseSync, functions: RegisteredFunction[], hostJson: H
     hostJson,
     baseUrl: () => 'http://127.0.0.1:0',
     logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
+    keys: new FunctionKeyStore(undefined, functions.map((f) => f.name)),
+    maxRequestBodyBytes: DEFAULT_REQUEST_BODY_LIMIT_BYTES,
     async invoke(fn, inputs, triggerMetadata = {}): Promise<InvocationOutcome> {
       const input = inputs[fn.triggerBindingName];
       const call: Call = {

@@ -2,7 +2,9 @@ import type { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { InvocationOutcome, RegisteredFunction, RpcTypedData } from '../../devhost/core-types.js';
 import type { HostExtension, HostServices } from '../../devhost/extension-types.js';
+import { FunctionKeyStore } from '../../devhost/function-keys.js';
 import type { DevhostLogger } from '../../devhost/logger.js';
+import { DEFAULT_REQUEST_BODY_LIMIT_BYTES } from '../../devhost/request-body.js';
 import { openDatabase } from '../../devhost/storage.js';
 import { createTimerExtension } from '../../devhost/timer-extension.js';
 
@@ -55,6 +57,8 @@ function fakeHost(db: DatabaseSync, functions: RegisteredFunction[]) {
     hostJson: {},
     baseUrl: () => 'http://127.0.0.1:0',
     logger,
+    keys: new FunctionKeyStore(undefined, functions.map((f) => f.name)),
+    maxRequestBodyBytes: DEFAULT_REQUEST_BODY_LIMIT_BYTES,
     async invoke(fn, inputs: Record<string, RpcTypedData | null | undefined>): Promise<InvocationOutcome> {
       const data = inputs[fn.triggerBindingName];
       const call: Call = { fn: fn.name, at: new Date().toISOString(), timer: camelCase(JSON.parse(data?.json ?? 'null')) as TimerArg };

@@ -18,9 +18,15 @@ describe('durable client through df.getClient', () => {
     expect(res.status).toBe(202);
     const body = (await res.json()) as Record<string, string>;
     expect(res.headers.get('location')).toBe(body['statusQueryGetUri']);
-    expect(body['statusQueryGetUri']).toBe(`${h.url}/runtime/webhooks/durabletask/instances/${body['id']}?taskHub=DurableFixtureHub&connection=Storage`);
+    // As on Azure, the links carry the Durable extension's system key.
+    expect(body['statusQueryGetUri']).toBe(
+      `${h.url}/runtime/webhooks/durabletask/instances/${body['id']}?taskHub=DurableFixtureHub&connection=Storage&code=${h.systemKey}`,
+    );
     expect(body['sendEventPostUri']).toContain(`/instances/${body['id']}/raiseEvent/{eventName}`);
-    for (const key of ['terminatePostUri', 'purgeHistoryDeleteUri', 'suspendPostUri', 'resumePostUri']) expect(body[key]).toContain(body['id']);
+    for (const key of ['sendEventPostUri', 'terminatePostUri', 'purgeHistoryDeleteUri', 'suspendPostUri', 'resumePostUri']) {
+      expect(body[key]).toContain(body['id']);
+      expect(body[key]).toContain(`code=${h.systemKey}`);
+    }
     await h.finished(body['id'] as string);
     const status = await fetch(body['statusQueryGetUri'] as string);
     expect(status.status).toBe(200);
@@ -45,7 +51,7 @@ describe('durable client through df.getClient', () => {
   });
 
   it('rejects an unknown orchestrator with 400', async () => {
-    const res = await fetch(`${webhooks()}/orchestrators/noSuchOrchestrator`, { method: 'POST' });
+    const res = await fetch(h.keyed(`${webhooks()}/orchestrators/noSuchOrchestrator`), { method: 'POST' });
     expect(res.status).toBe(400);
     const body = (await res.json()) as { ExceptionMessage: string };
     expect(body.ExceptionMessage).toContain("The function 'noSuchOrchestrator' doesn't exist");
@@ -115,11 +121,11 @@ describe('durable client through df.getClient', () => {
   it('pages the instance list with the continuation token', async () => {
     const prefix = uid('page');
     for (let i = 0; i < 5; i++) await h.finished(await h.start('helloSequence', undefined, `${prefix}-${i}`));
-    const first = await fetch(`${webhooks()}/instances/?instanceIdPrefix=${prefix}&top=2`);
+    const first = await fetch(h.keyed(`${webhooks()}/instances/?instanceIdPrefix=${prefix}&top=2`));
     const token = first.headers.get('x-ms-continuation-token');
     expect(((await first.json()) as unknown[]).length).toBe(2);
     expect(token).toBeTruthy();
-    const second = await fetch(`${webhooks()}/instances/?instanceIdPrefix=${prefix}&top=10`, { headers: { 'x-ms-continuation-token': token ?? '' } });
+    const second = await fetch(h.keyed(`${webhooks()}/instances/?instanceIdPrefix=${prefix}&top=10`), { headers: { 'x-ms-continuation-token': token ?? '' } });
     expect(((await second.json()) as unknown[]).length).toBe(3);
     expect(second.headers.get('x-ms-continuation-token')).toBeNull();
   });
@@ -144,20 +150,22 @@ describe('durable client through df.getClient', () => {
     const payload = result.value as Record<string, string>;
     expect(payload['id']).toBe('abc123');
     expect(payload['statusQueryGetUri']).toContain('/runtime/webhooks/durabletask/instances/abc123?');
+    expect(payload['statusQueryGetUri']).toContain(`code=${h.systemKey}`);
   });
 });
 
 describe('HTTP API status codes', () => {
   it('answers 202 with Location and Retry-After while running, 200 when done', async () => {
     const id = await h.start('waitThenWork');
-    const running = await fetch(`${webhooks()}/instances/${id}`);
+    const running = await fetch(h.keyed(`${webhooks()}/instances/${id}`));
     expect(running.status).toBe(202);
-    expect(running.headers.get('location')).toBe(`${webhooks()}/instances/${id}`);
+    // Location is the request's own URL, key included (as the extension answers).
+    expect(running.headers.get('location')).toBe(h.keyed(`${webhooks()}/instances/${id}`));
     expect(running.headers.get('retry-after')).toBe('5');
     await running.arrayBuffer();
     await h.raise(id, 'go', 'x');
     await h.finished(id);
-    const done = await fetch(`${webhooks()}/instances/${id}`);
+    const done = await fetch(h.keyed(`${webhooks()}/instances/${id}`));
     expect(done.status).toBe(200);
     expect(done.headers.get('location')).toBeNull();
     const body = (await done.json()) as Record<string, unknown>;
@@ -166,30 +174,30 @@ describe('HTTP API status codes', () => {
   });
 
   it('answers 404 for an unknown instance', async () => {
-    expect((await fetch(`${webhooks()}/instances/nope`)).status).toBe(404);
+    expect((await fetch(h.keyed(`${webhooks()}/instances/nope`))).status).toBe(404);
   });
 
   it('requires JSON content for events and validates start bodies', async () => {
     const id = await h.start('waitThenWork');
-    const text = await fetch(`${webhooks()}/instances/${id}/raiseEvent/go`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hi' });
+    const text = await fetch(h.keyed(`${webhooks()}/instances/${id}/raiseEvent/go`), { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hi' });
     expect(text.status).toBe(400);
-    const badStart = await fetch(`${webhooks()}/orchestrators/echoInput`, { method: 'POST', body: '{not json' });
+    const badStart = await fetch(h.keyed(`${webhooks()}/orchestrators/echoInput`), { method: 'POST', body: '{not json' });
     expect(badStart.status).toBe(400);
     await h.client('terminate', id, 'cleanup');
   });
 
   it('starts and waits server-side with timeout and pollingInterval', async () => {
-    const res = await fetch(`${webhooks()}/orchestrators/echoInput?timeout=5&pollingInterval=1`, { method: 'POST', body: JSON.stringify({ a: 1 }) });
+    const res = await fetch(h.keyed(`${webhooks()}/orchestrators/echoInput?timeout=5&pollingInterval=1`), { method: 'POST', body: JSON.stringify({ a: 1 }) });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ a: 1 });
   });
 
   it('purges by filter and requires createdTimeFrom', async () => {
-    expect((await fetch(`${webhooks()}/instances/`, { method: 'DELETE' })).status).toBe(400);
+    expect((await fetch(h.keyed(`${webhooks()}/instances/`), { method: 'DELETE' })).status).toBe(400);
     const id = await h.start('helloSequence');
     await h.finished(id);
     const from = new Date(Date.now() - 60_000).toISOString();
-    const res = await fetch(`${webhooks()}/instances/?createdTimeFrom=${from}&runtimeStatus=Completed`, { method: 'DELETE' });
+    const res = await fetch(h.keyed(`${webhooks()}/instances/?createdTimeFrom=${from}&runtimeStatus=Completed`), { method: 'DELETE' });
     expect(res.status).toBe(200);
     expect(((await res.json()) as { instancesDeleted: number }).instancesDeleted).toBeGreaterThan(0);
     expect((await h.status(id)).status).toBe(404);

@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import type { HostServices } from '../../devhost/extension-types.js';
+import { DURABLE_SYSTEM_KEY } from '../../devhost/function-keys.js';
 import { startDevhost, type Devhost } from '../../devhost/host.js';
+import { withCode } from '../helpers/devhost-keys.js';
 import { createDurableExtension, isDurableExtension, type DurableExtension } from '../../devhost/durable/index.js';
 import type { InstanceRecord } from '../../devhost/durable/durable-store.js';
 import type { DevhostLogger } from '../../devhost/logger.js';
@@ -40,6 +42,10 @@ export interface DurableHarness {
   host: Devhost;
   durable: DurableExtension;
   url: string;
+  /** The Durable extension's system key (the durable HTTP API asks for it, or the master key). */
+  systemKey: string;
+  /** `url` with `code=<system key>`. */
+  keyed(url: string): string;
   /** Starts through the public HTTP API; resolves with the instance id. */
   start(name: string, input?: unknown, instanceId?: string): Promise<string>;
   /** GET the status through the public HTTP API. */
@@ -68,13 +74,17 @@ export async function startDurableHarness(
   const durable = host.extension(isDurableExtension);
   if (!durable) throw new Error('durable extension missing');
   const base = `${host.url}/runtime/webhooks/durabletask`;
+  const systemKey = host.keys.systemKey(DURABLE_SYSTEM_KEY);
+  const keyed = (url: string): string => withCode(url, systemKey);
 
   const harness: DurableHarness = {
     host,
     durable,
     url: host.url,
+    systemKey,
+    keyed,
     async start(name, input, instanceId) {
-      const res = await fetch(`${base}/orchestrators/${name}${instanceId ? `/${instanceId}` : ''}`, {
+      const res = await fetch(keyed(`${base}/orchestrators/${name}${instanceId ? `/${instanceId}` : ''}`), {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: input === undefined ? '' : JSON.stringify(input),
@@ -84,7 +94,7 @@ export async function startDurableHarness(
       return body.id;
     },
     async status(instanceId, query = '') {
-      const res = await fetch(`${base}/instances/${instanceId}${query}`);
+      const res = await fetch(keyed(`${base}/instances/${instanceId}${query}`));
       const text = await res.text();
       return { status: res.status, body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>) };
     },
@@ -105,7 +115,7 @@ export async function startDurableHarness(
       }
     },
     async raise(instanceId, event, data) {
-      const res = await fetch(`${base}/instances/${instanceId}/raiseEvent/${event}`, {
+      const res = await fetch(keyed(`${base}/instances/${instanceId}/raiseEvent/${event}`), {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(data ?? null),

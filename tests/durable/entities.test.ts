@@ -47,16 +47,16 @@ describe('entities', () => {
   it('serves the entity HTTP routes', async () => {
     const key = uid('http');
     const base = `${h.url}/runtime/webhooks/durabletask/entities`;
-    const post = await fetch(`${base}/Counter/${key}?op=add`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '5' });
+    const post = await fetch(h.keyed(`${base}/Counter/${key}?op=add`), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '5' });
     expect(post.status).toBe(202);
     await h.durable.waitForIdle();
-    const get = await fetch(`${base}/Counter/${key}`);
+    const get = await fetch(h.keyed(`${base}/Counter/${key}`));
     expect(get.status).toBe(200);
     expect(await get.json()).toBe(5);
-    const list = await fetch(`${base}/Counter?fetchState=true`);
+    const list = await fetch(h.keyed(`${base}/Counter?fetchState=true`));
     const items = (await list.json()) as { entityId: { name: string; key: string }; state: unknown }[];
     expect(items.find((i) => i.entityId.key === key)).toMatchObject({ entityId: { name: 'counter', key }, state: 5 });
-    const unknown = await fetch(`${base}/NoSuchEntity/x?op=add`, { method: 'POST' });
+    const unknown = await fetch(h.keyed(`${base}/NoSuchEntity/x?op=add`), { method: 'POST' });
     expect(unknown.status).toBe(400);
   });
 });

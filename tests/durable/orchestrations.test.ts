@@ -261,7 +261,7 @@ describe('terminate, suspend and resume', () => {
     expect(body['output']).toBe('operator stopped it');
     expect(historyOf(body).map((e) => e.EventType)).toContain('ExecutionTerminated');
     // a second terminate is 410, which the SDK treats as success
-    const again = await fetch(`${h.url}/runtime/webhooks/durabletask/instances/${id}/terminate?reason=x`, { method: 'POST' });
+    const again = await fetch(h.keyed(`${h.url}/runtime/webhooks/durabletask/instances/${id}/terminate?reason=x`), { method: 'POST' });
     expect(again.status).toBe(410);
   });
 

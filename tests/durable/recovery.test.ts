@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EventType } from '../../devhost/durable/history.js';
+import { readDevhostKeys, withCode } from '../helpers/devhost-keys.js';
 import { repoRoot, spawnDevhost, type SpawnedDevhost } from '../helpers/spawn-devhost.js';
 import { durableAppDir, outputOf, startDurableHarness } from './durable-test-kit.js';
 
@@ -92,7 +93,8 @@ describe.skipIf(!existsSync(cli))('crash recovery of the devhost CLI (SIGKILL)',
     let host: SpawnedDevhost | undefined = await spawnDevhost(args, env);
     try {
       const base = `${host.url}/runtime/webhooks/durabletask`;
-      const start = await fetch(`${base}/orchestrators/slowFanOut`, { method: 'POST', body: JSON.stringify({ count: 50, delayMs: 40 }) });
+      const key = readDevhostKeys(storage).masterKey;
+      const start = await fetch(withCode(`${base}/orchestrators/slowFanOut`, key), { method: 'POST', body: JSON.stringify({ count: 50, delayMs: 40 }) });
       expect(start.status).toBe(202);
       const { id } = (await start.json()) as { id: string };
 
@@ -100,7 +102,7 @@ describe.skipIf(!existsSync(cli))('crash recovery of the devhost CLI (SIGKILL)',
       let recordedBeforeKill: number[] = [];
       const deadline = Date.now() + 15_000;
       for (;;) {
-        const res = await fetch(`${base}/instances/${id}?showHistory=true&showInput=true`);
+        const res = await fetch(withCode(`${base}/instances/${id}?showHistory=true&showInput=true`, key));
         const body = (await res.json()) as { historyEvents?: { EventType: string; Input?: string }[] };
         const done = (body.historyEvents ?? []).filter((e) => e.EventType === 'TaskCompleted' && e.Input?.includes('"delayMs"'));
         if (done.length >= 10) {
@@ -120,7 +122,7 @@ describe.skipIf(!existsSync(cli))('crash recovery of the devhost CLI (SIGKILL)',
       const finalStatus = await (async () => {
         const until = Date.now() + 20_000;
         for (;;) {
-          const res = await fetch(`${restarted.url}/runtime/webhooks/durabletask/instances/${id}`);
+          const res = await fetch(withCode(`${restarted.url}/runtime/webhooks/durabletask/instances/${id}`, key));
           const body = (await res.json()) as { runtimeStatus: string; output: unknown };
           if (res.status === 200) return body;
           if (Date.now() > until) throw new Error(`not finished after restart: ${JSON.stringify(body)}`);
@@ -140,7 +142,7 @@ describe.skipIf(!existsSync(cli))('crash recovery of the devhost CLI (SIGKILL)',
       expect(rerun.filter((n) => recordedBeforeKill.includes(n))).toEqual([]);
       expect(rerun.length).toBeGreaterThan(0);
       expect(new Set(runs.map(([, n]) => Number(n))).size).toBe(50);
-      const history = await fetch(`${restarted.url}/runtime/webhooks/durabletask/instances/${id}?showHistory=true`);
+      const history = await fetch(withCode(`${restarted.url}/runtime/webhooks/durabletask/instances/${id}?showHistory=true`, key));
       const events = ((await history.json()) as { historyEvents: { EventType: string; FunctionName?: string }[] }).historyEvents;
       expect(events.filter((e) => e.EventType === 'TaskCompleted' && e.FunctionName === 'slowSquare').length).toBe(50);
     } finally {

@@ -151,19 +151,19 @@ describe.each([
       fault.inject(h.host.db);
 
       // The first write after the fault fails: the caller gets 503, never 202.
-      const first = await post(`${base}/orchestrators/echoInput/first-failed`, JSON.stringify(fault.bigInput));
+      const first = await post(h.keyed(`${base}/orchestrators/echoInput/first-failed`), JSON.stringify(fault.bigInput));
       expect(first.status).toBe(503);
       expect(first.headers.get('retry-after')).toMatch(/^\d+$/);
       expect(await first.text()).toContain(fault.sqliteText);
 
       // During the fault every door answers 503 with Retry-After and takes nothing.
       const doors: [string, () => Promise<Response>][] = [
-        ['durable API start', () => post(`${base}/orchestrators/echoInput/during-fault`, '"x"')],
+        ['durable API start', () => post(h.keyed(`${base}/orchestrators/echoInput/during-fault`), '"x"')],
         ['app door (durable-functions client startNew)', () => post(`${h.url}/api/orchestrators/echoInput/during-fault-app`, '"x"')],
-        ['raise event', () => post(`${base}/instances/${waiting[0]}/raiseEvent/go`, '"early"')],
-        ['status read', () => fetch(`${base}/instances/${waiting[0]}`)],
+        ['raise event', () => post(h.keyed(`${base}/instances/${waiting[0]}/raiseEvent/go`), '"early"')],
+        ['status read', () => fetch(h.keyed(`${base}/instances/${waiting[0]}`))],
         ['SDK client op (app door)', () => post(`${h.url}/api/client`, JSON.stringify({ op: 'getStatus', args: [waiting[0]] }))],
-        ['admin API', () => fetch(`${h.url}/admin/durable/instances`)],
+        ['admin API', () => fetch(`${h.url}/admin/durable/instances`, { headers: { 'x-functions-key': h.host.keys.keys.masterKey } })],
       ];
       for (const [door, call] of doors) {
         const res = await call();

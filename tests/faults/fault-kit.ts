@@ -5,6 +5,7 @@ import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { startAzurite, type AzuriteHandle } from '../../devhost/azurite.js';
 import { startOfflineModel, type OfflineModel } from '../../devhost/offline-model/server.js';
 import type { AgentRunInput } from '../../shared/agent-runtime/run-types.js';
+import { readDevhostKeys, withCode } from '../helpers/devhost-keys.js';
 import { repoRoot, spawnDevhost, type SpawnedDevhost } from '../helpers/spawn-devhost.js';
 
 /**
@@ -36,11 +37,19 @@ export interface RunStatus {
   customStatus: unknown;
 }
 
+/** The durable HTTP API of a spawned devhost, with its master key (read from keys.json beside its database). */
 export class DurableClient {
-  constructor(private readonly url: string) {}
+  constructor(
+    private readonly url: string,
+    private readonly key: string,
+  ) {}
+
+  #url(path: string): string {
+    return withCode(`${this.url}/runtime/webhooks/durabletask/${path}`, this.key);
+  }
 
   async start(input: AgentRunInput): Promise<void> {
-    const res = await fetch(`${this.url}/runtime/webhooks/durabletask/orchestrators/agentRun/${encodeURIComponent(input.runId)}`, {
+    const res = await fetch(this.#url(`orchestrators/agentRun/${encodeURIComponent(input.runId)}`), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(input),
@@ -50,7 +59,7 @@ export class DurableClient {
   }
 
   async status(id: string): Promise<RunStatus | undefined> {
-    const res = await fetch(`${this.url}/runtime/webhooks/durabletask/instances/${encodeURIComponent(id)}`);
+    const res = await fetch(this.#url(`instances/${encodeURIComponent(id)}`));
     if (res.status === 404) {
       await res.arrayBuffer();
       return undefined;
@@ -59,7 +68,7 @@ export class DurableClient {
   }
 
   async raise(id: string, event: string, body: unknown): Promise<void> {
-    const res = await fetch(`${this.url}/runtime/webhooks/durabletask/instances/${encodeURIComponent(id)}/raiseEvent/${event}`, {
+    const res = await fetch(this.#url(`instances/${encodeURIComponent(id)}/raiseEvent/${event}`), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(body),
@@ -115,7 +124,8 @@ export async function startFaultStack(env: Record<string, string> = {}): Promise
         if (spawned.child.exitCode !== null || spawned.child.signalCode !== null) resolve(spawned.child.signalCode);
         else spawned.child.once('exit', (_code, signal) => resolve(signal));
       });
-      const host = { spawned, url: spawned.url, exited, api: new DurableClient(spawned.url) };
+      // keys.json exists once the host listens (it writes the file at start).
+      const host = { spawned, url: spawned.url, exited, api: new DurableClient(spawned.url, readDevhostKeys(storage).masterKey) };
       hosts.push(host);
       return host;
     },

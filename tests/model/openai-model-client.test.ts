@@ -121,7 +121,7 @@ describe('openai model client against the offline model', () => {
     expect(error).toMatchObject({ name: 'ModelCallError', code: 'bad_request', retryable: false });
     expect((error as Error).message).toContain('offline model script ran out of turns at request 4');
 
-    const overHttp = (await (await fetch(`${offline.origin}/_offline/requests`)).json()) as Array<{ deployment: string; source: string }>;
+    const overHttp = (await (await fetch(`${offline.origin}/_offline/requests`, { headers: { 'x-offline-model-key': offline.controlKey } })).json()) as Array<{ deployment: string; source: string }>;
     expect(overHttp.map((r) => [r.deployment, r.source])).toEqual([
       ['gpt-4o', 'script'],
       ['gpt-4o-mini', 'script'],
@@ -130,20 +130,36 @@ describe('openai model client against the offline model', () => {
     ]);
   });
 
+  it('refuses its control routes without the control key (401), and takes it as header or ?code=', async () => {
+    for (const [method, path] of [['GET', '/_offline/requests'], ['GET', '/_offline/stats'], ['POST', '/_offline/script'], ['POST', '/_offline/faults'], ['POST', '/_offline/reset']] as const) {
+      const body = method === 'POST' ? JSON.stringify({ turns: [{ type: 'text', content: 'attacker' }], faults: [{ status: 500, count: 99 }] }) : undefined;
+      const anonymous = await fetch(`${offline.origin}${path}`, { method, headers: { 'content-type': 'application/json' }, ...(body ? { body } : {}) });
+      expect(anonymous.status, `${method} ${path}`).toBe(401);
+      const wrong = await fetch(`${offline.origin}${path}`, { method, headers: { 'x-offline-model-key': 'guess' }, ...(body ? { body } : {}) });
+      expect(wrong.status, `${method} ${path} with a wrong key`).toBe(401);
+      await wrong.arrayBuffer();
+    }
+    // Nothing was scripted, faulted or reset: the model still answers deterministically.
+    expect(offline.stats().scriptRemaining).toBe(0);
+    expect((await client.complete(ask('Say hello'), { timeoutMs: 5_000 })).message.content).toContain('Offline model answer');
+    expect((await fetch(`${offline.origin}/_offline/stats?code=${encodeURIComponent(offline.controlKey)}`)).status).toBe(200);
+    offline.reset();
+  });
+
   it('is driven over HTTP by another process: script, faults, stats, reset', async () => {
-    const post = (path: string, body?: unknown) =>
-      fetch(`${offline.origin}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body ?? {}) });
+    const headers = { 'content-type': 'application/json', 'x-offline-model-key': offline.controlKey };
+    const post = (path: string, body?: unknown) => fetch(`${offline.origin}${path}`, { method: 'POST', headers, body: JSON.stringify(body ?? {}) });
 
     expect((await post('/_offline/script', { turns: [{ type: 'text', content: 'scripted over http' }] })).status).toBe(200);
     expect((await post('/_offline/faults', { faults: [{ status: 500, count: 1 }] })).status).toBe(200);
     const invalid = await post('/_offline/faults', { faults: [{ count: 1 }] });
     expect(invalid.status).toBe(400);
     expect(((await invalid.json()) as { error: { message: string } }).error.message).toContain('a fault needs a status or a latencyMs');
-    expect((await fetch(`${offline.origin}/_offline/script`)).status).toBe(405);
+    expect((await fetch(`${offline.origin}/_offline/script`, { headers })).status).toBe(405);
 
     await expect(client.complete(ask('x'), { timeoutMs: 5_000 })).rejects.toMatchObject({ code: 'server_error', endpointStatus: 500 });
     expect((await client.complete(ask('x'), { timeoutMs: 5_000 })).message.content).toBe('scripted over http');
-    expect(await (await fetch(`${offline.origin}/_offline/stats`)).json()).toEqual({ inFlight: 0, maxInFlight: 1, requestCount: 2, scriptRemaining: 0 });
+    expect(await (await fetch(`${offline.origin}/_offline/stats`, { headers })).json()).toEqual({ inFlight: 0, maxInFlight: 1, requestCount: 2, scriptRemaining: 0 });
 
     expect((await post('/_offline/reset')).status).toBe(200);
     expect(offline.requests()).toEqual([]);
