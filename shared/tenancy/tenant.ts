@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ProblemListError } from '../errors.js';
+import { parseEgressEntry } from '../tools/egress-policy.js';
 import { InputMappingSchema } from '../webhooks/payload-mapping.js';
 
 /**
@@ -20,8 +21,8 @@ const Guid = z
   .string()
   .regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'must be a GUID')
   .transform((v) => v.toLowerCase());
-/** Host names (exact, or `*.suffix`) that tools may reach for this tenant. */
-const HostPattern = z.string().regex(/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/i, 'must be a host name or *.suffix');
+/** Hosts tools may reach for this tenant: `host[:port]`, `*.suffix[:port]` or `[ipv6][:port]` (port default 443). */
+const HostPattern = z.string().refine((entry) => parseEgressEntry(entry, { local: true }) !== undefined, 'must be host[:port], *.suffix[:port] or [ipv6][:port] with a port of 1-65535');
 
 export const WebhookSourceSchema = z.strictObject({
   /**

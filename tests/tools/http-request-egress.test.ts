@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -187,11 +189,21 @@ describe('http_request egress: the connection goes to the checked address', () =
     expect(seen.slice(before).map((s) => s.path)).toEqual(['/redirect']);
   });
 
-  it('over TLS sends the name as SNI and checks the certificate against the name, not the address', async () => {
-    const fixtures = join(import.meta.dirname, 'fixtures');
-    const cert = readFileSync(join(fixtures, 'api-contoso-test.cert.pem'), 'utf8');
+  // A throwaway self-signed certificate made for this test run (no key material in the repository).
+  const openssl = spawnSync('openssl', ['version']).status === 0;
+  it.skipIf(!openssl)('over TLS sends the name as SNI and checks the certificate against the name, not the address', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'egress-tls-'));
+    const made = spawnSync('openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+      '-subj', '/CN=api.contoso.test', '-addext', 'subjectAltName=DNS:api.contoso.test',
+      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
+    ]);
+    expect(made.status, made.stderr.toString()).toBe(0);
+    const cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
+    const key = readFileSync(join(dir, 'key.pem'), 'utf8');
+    rmSync(dir, { recursive: true, force: true });
     const tlsSeen: Seen[] = [];
-    const tls = createTlsServer({ cert, key: readFileSync(join(fixtures, 'api-contoso-test.key.pem'), 'utf8') });
+    const tls = createTlsServer({ cert, key });
     const tlsPort = await listen(tls, tlsSeen);
     try {
       const send = (host: string) =>
