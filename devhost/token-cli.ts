@@ -23,6 +23,7 @@ const USAGE = `Usage:
                       [--user <oid>] [--app <client id>] [--expires-in <seconds>] [--audience <aud>]
                       [--entra-tenant <guid>]
   npm run -s token -- --webhook-secret --tenant <id> --source <name>
+  npm run -s token -- --queue-secret --tenant <id>      (signs agent-requests messages, docs/queue.md)
 
 Without --roles or --scopes the token carries the app roles Runs.Read and Runs.Write.
 --scopes makes a delegated (user) token; --roles an app-only one.`;
@@ -59,6 +60,7 @@ async function main(): Promise<void> {
         audience: { type: 'string' },
         'entra-tenant': { type: 'string' },
         'webhook-secret': { type: 'boolean', default: false },
+        'queue-secret': { type: 'boolean', default: false },
         source: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -79,6 +81,15 @@ async function main(): Promise<void> {
     const source = tenantFrom(config, values.tenant).webhookSources[values.source];
     if (!source) fail(`Tenant "${values.tenant}" has no webhook source "${values.source}".`);
     process.stdout.write(`${new LocalFileSecretProvider(config.secrets.path).getOrCreate(source.secretRef)}\n`);
+    return;
+  }
+
+  if (values['queue-secret']) {
+    if (!values.tenant) fail('--queue-secret needs --tenant.');
+    if (config.secrets.kind !== 'local-file') fail('Secrets are in Key Vault here; read them there.');
+    const ref = tenantFrom(config, values.tenant).queueSecretRef;
+    if (!ref) fail(`Tenant "${values.tenant}" has no queueSecretRef.`);
+    process.stdout.write(`${new LocalFileSecretProvider(config.secrets.path).getOrCreate(ref)}\n`);
     return;
   }
 
