@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AgentDefinitionSchema, snapshotOf, type AgentSnapshot } from '../../shared/agents/agent-definition.js';
 import type { AgentRunInput } from '../../shared/agent-runtime/run-types.js';
-import { expectConsistentRun, isDone, startFaultStack, type FaultStack, type RunStatus } from './fault-kit.js';
+import { expectConsistentRun, faultAgent, faultRuns, isDone, startFaultStack, type FaultStack, type RunStatus } from './fault-kit.js';
 
 /**
  * The devhost killed (SIGKILL, at crash points: see devhost/crash-points.ts) at each step
@@ -13,6 +12,9 @@ import { expectConsistentRun, isDone, startFaultStack, type FaultStack, type Run
  * continues as new after every turn, so each run crosses a continue-as-new boundary too.
  */
 
+/** Continue-as-new after every turn, so each run crosses that boundary too. */
+const CRASH_LIMITS = { continueAsNewEveryTurns: 1, modelRetryIntervalMs: 50 };
+
 let stack: FaultStack;
 beforeAll(async () => {
   stack = await startFaultStack();
@@ -21,37 +23,6 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-function agent(approval: 'none' | 'required' = 'none'): AgentSnapshot {
-  return snapshotOf(
-    AgentDefinitionSchema.parse({
-      id: 'fault-agent',
-      version: 1,
-      description: 'Replies to a customer with the current time',
-      systemPrompt: 'You are a support agent.',
-      model: { deployments: ['gpt-4o-mini'], timeoutMs: 10_000 },
-      tools: [{ tool: 'send_reply', approval }, { tool: 'current_time' }],
-      limits: { continueAsNewEveryTurns: 1, modelRetryIntervalMs: 50, toolRetryIntervalMs: 50, approvalTimeoutMs: 600_000 },
-    }),
-    'test',
-  );
-}
-
-let counter = 0;
-function runs(n: number, snapshot: AgentSnapshot): AgentRunInput[] {
-  return Array.from({ length: n }, () => {
-    counter += 1;
-    return {
-      tenantId: 'contoso',
-      runId: `contoso--fault${String(counter).padStart(3, '0')}${Date.now().toString(36)}`,
-      agent: snapshot,
-      input: { inline: 'Send a reply to the customer with the current time' },
-      variables: {},
-      initiator: { kind: 'cli', id: 'faults' },
-      correlationId: `fault-${counter}`,
-      depth: 0,
-    } satisfies AgentRunInput;
-  });
-}
 
 /** Starts `inputs` on a host that dies at `crashAfter`, restarts it clean, and waits for every run. */
 async function crashAndRecover(crashAfter: string, inputs: AgentRunInput[]): Promise<Map<string, RunStatus>> {
@@ -81,22 +52,22 @@ async function expectAllConsistent(inputs: AgentRunInput[], statuses: Map<string
 
 describe('agent runs killed at each step boundary', () => {
   it('after a model answer was stored (the step runs again and must act on the stored answer)', async () => {
-    const inputs = runs(6, agent());
+    const inputs = faultRuns(6, faultAgent({ limits: CRASH_LIMITS }), 'fault');
     await expectAllConsistent(inputs, await crashAndRecover('agentCallModel#4', inputs));
   }, 180_000);
 
   it('after tool results were produced', async () => {
-    const inputs = runs(6, agent());
+    const inputs = faultRuns(6, faultAgent({ limits: CRASH_LIMITS }), 'fault');
     await expectAllConsistent(inputs, await crashAndRecover('agentRunTool#5', inputs));
   }, 180_000);
 
   it('at continue-as-new (the episode that decided it, before it was stored)', async () => {
-    const inputs = runs(6, agent());
+    const inputs = faultRuns(6, faultAgent({ limits: CRASH_LIMITS }), 'fault');
     await expectAllConsistent(inputs, await crashAndRecover('agentRun~"actionType":4#2', inputs));
   }, 180_000);
 
   it('during an approval wait: the decision after the restart is applied and the reply sent once', async () => {
-    const inputs = runs(4, agent('required'));
+    const inputs = faultRuns(4, faultAgent({ approval: 'required', limits: CRASH_LIMITS }), 'fault');
     const first = await stack.startHost();
     for (const input of inputs) await first.api.start(input);
     const waiting = await first.api.waitAll(inputs.map((i) => i.runId), (s) => (s?.customStatus as { phase?: string } | null)?.phase === 'awaiting_approval');

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { startAzurite, type AzuriteHandle } from '../../devhost/azurite.js';
 import { startOfflineModel, type OfflineModel } from '../../devhost/offline-model/server.js';
+import { AgentDefinitionSchema, snapshotOf, type AgentSnapshot } from '../../shared/agents/agent-definition.js';
 import type { AgentRunInput } from '../../shared/agent-runtime/run-types.js';
 import { readDevhostKeys, withCode } from '../helpers/devhost-keys.js';
 import { repoRoot, spawnDevhost, type SpawnedDevhost } from '../helpers/spawn-devhost.js';
@@ -201,4 +202,39 @@ export async function expectConsistentRun(container: ContainerClient, tenantId: 
   if (JSON.stringify(outbox) !== JSON.stringify(sentOk.sort())) problems.push(`outbox ${outbox.join(',')} does not match the sends the conversation shows (${sentOk.join(',')})`);
   if (problems.length > 0) throw new Error(`run ${runId} is inconsistent:\n- ${problems.join('\n- ')}`);
   return { turns, sends: sentOk.length };
+}
+
+/** The suite's agent: asks for `send_reply` (a side effect) and `current_time` in turn 1, answers in turn 2. */
+export function faultAgent(options: { deployment?: string; approval?: 'none' | 'required'; modelTimeoutMs?: number; limits?: Record<string, unknown> } = {}): AgentSnapshot {
+  const deployment = options.deployment ?? 'gpt-4o-mini';
+  return snapshotOf(
+    AgentDefinitionSchema.parse({
+      id: `fault-${deployment}`,
+      version: 1,
+      description: 'Replies to a customer with the current time',
+      systemPrompt: 'You are a support agent.',
+      model: { deployments: [deployment], timeoutMs: options.modelTimeoutMs ?? 10_000 },
+      tools: [{ tool: 'send_reply', approval: options.approval ?? 'none' }, { tool: 'current_time' }],
+      limits: { modelRetryIntervalMs: 200, toolRetryIntervalMs: 50, approvalTimeoutMs: 600_000, ...options.limits },
+    }),
+    'test',
+  );
+}
+
+let runCounter = 0;
+/** `n` run inputs for `snapshot` (tenant contoso), with unique run ids under `label`. */
+export function faultRuns(n: number, snapshot: AgentSnapshot, label: string): AgentRunInput[] {
+  return Array.from({ length: n }, () => {
+    runCounter += 1;
+    return {
+      tenantId: 'contoso',
+      runId: `contoso--${label}${String(runCounter).padStart(3, '0')}${Date.now().toString(36)}`,
+      agent: snapshot,
+      input: { inline: 'Send a reply to the customer with the current time' },
+      variables: {},
+      initiator: { kind: 'cli', id: 'faults' },
+      correlationId: `${label}-${runCounter}`,
+      depth: 0,
+    } satisfies AgentRunInput;
+  });
 }

@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AgentDefinitionSchema, snapshotOf, type AgentSnapshot } from '../../shared/agents/agent-definition.js';
-import type { AgentRunInput } from '../../shared/agent-runtime/run-types.js';
-import { expectConsistentRun, isDone, outboxOf, startFaultStack, type FaultStack, type Host } from './fault-kit.js';
+import { expectConsistentRun, faultAgent, faultRuns, isDone, outboxOf, startFaultStack, type FaultStack, type Host } from './fault-kit.js';
 
 /**
  * Model faults against runs in flight on the devhost: an outage (500s, then 429 with
@@ -23,43 +21,12 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-function agent(options: { deployment: string; approval?: 'none' | 'required'; modelTimeoutMs?: number }): AgentSnapshot {
-  return snapshotOf(
-    AgentDefinitionSchema.parse({
-      id: `fault-${options.deployment}`,
-      version: 1,
-      description: 'Replies to a customer with the current time',
-      systemPrompt: 'You are a support agent.',
-      model: { deployments: [options.deployment], timeoutMs: options.modelTimeoutMs ?? 10_000 },
-      tools: [{ tool: 'send_reply', approval: options.approval ?? 'none' }, { tool: 'current_time' }],
-      limits: { modelRetryIntervalMs: 200, toolRetryIntervalMs: 50, approvalTimeoutMs: 600_000 },
-    }),
-    'test',
-  );
-}
-
-let counter = 0;
-function runs(n: number, snapshot: AgentSnapshot): AgentRunInput[] {
-  return Array.from({ length: n }, () => {
-    counter += 1;
-    return {
-      tenantId: 'contoso',
-      runId: `contoso--model${String(counter).padStart(3, '0')}${Date.now().toString(36)}`,
-      agent: snapshot,
-      input: { inline: 'Send a reply to the customer with the current time' },
-      variables: {},
-      initiator: { kind: 'cli', id: 'faults' },
-      correlationId: `model-${counter}`,
-      depth: 0,
-    } satisfies AgentRunInput;
-  });
-}
 
 const phaseOf = (s: { customStatus: unknown } | undefined): string | undefined => (s?.customStatus as { phase?: string } | null)?.phase;
 
 describe('model faults', () => {
   it(`rides through a model outage (500s, then 429 with Retry-After; ${OUTAGE_MS} ms) with no run failed`, async () => {
-    const inputs = runs(20, agent({ deployment: 'outage' }));
+    const inputs = faultRuns(20, faultAgent({ deployment: 'outage' }), 'model');
     const ids = inputs.map((i) => i.runId);
     stack.model.setFaults([{ status: 500, deployment: 'outage' }]);
     for (const input of inputs) await host.api.start(input);
@@ -85,13 +52,13 @@ describe('model faults', () => {
   it('keeps applying other runs’ approvals while model calls hang', async () => {
     stack.model.reset();
     // Two runs reach their approval wait first.
-    const approvals = runs(2, agent({ deployment: 'fast', approval: 'required' }));
+    const approvals = faultRuns(2, faultAgent({ deployment: 'fast', approval: 'required' }), 'model');
     for (const input of approvals) await host.api.start(input);
     const waiting = await host.api.waitAll(approvals.map((i) => i.runId), (s) => phaseOf(s) === 'awaiting_approval');
 
     // Then the model hangs for a dozen other runs: more than the host's 8 activity slots.
     stack.model.setFaults([{ deployment: 'hung', latencyMs: 600_000 }]);
-    const hung = runs(12, agent({ deployment: 'hung', modelTimeoutMs: 8_000 }));
+    const hung = faultRuns(12, faultAgent({ deployment: 'hung', modelTimeoutMs: 8_000 }), 'model');
     for (const input of hung) await host.api.start(input);
     const deadline = Date.now() + 30_000;
     while (stack.model.stats().inFlight < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
