@@ -3,6 +3,7 @@ import { app } from '@azure/functions';
 import * as df from 'durable-functions';
 import { Activities, Orchestrators } from '../shared/agent-runtime/activity-catalog.js';
 import { deps } from '../shared/composition-root.js';
+import { registerActivity, registerOrchestrator } from '../shared/durable-registration.js';
 import { queuedAgentRunOrchestrator } from '../shared/orchestrators/queued-agent-run.js';
 import { createAgentRequestHandler } from '../shared/queue/agent-request.js';
 import { createPublishRunReplyActivity } from '../shared/queue/reply-activity.js';
@@ -23,5 +24,5 @@ app.serviceBusQueue('agentRequests', {
   handler: createAgentRequestHandler(deps, (context) => df.getClient(context)),
 });
 
-df.app.orchestration(Orchestrators.queuedAgentRun.name, queuedAgentRunOrchestrator);
-df.app.activity(Activities.publishRunReply.name, { handler: createPublishRunReplyActivity(deps.replies) });
+registerOrchestrator(Orchestrators.queuedAgentRun, queuedAgentRunOrchestrator);
+registerActivity(Activities.publishRunReply, createPublishRunReplyActivity(deps.replies));

@@ -4,6 +4,7 @@ import { Activities, Orchestrators } from '../shared/agent-runtime/activity-cata
 import { createBatchActivities } from '../shared/batch/batch-activities.js';
 import { createBatchSchedulerHandler } from '../shared/batch/batch-scheduler.js';
 import { deps } from '../shared/composition-root.js';
+import { registerActivity, registerOrchestrator } from '../shared/durable-registration.js';
 import { batchLaneOrchestrator, batchRunOrchestrator } from '../shared/orchestrators/batch-run.js';
 
 const activities = createBatchActivities(deps);
@@ -13,7 +14,7 @@ app.timer('batchScheduler', {
   extraInputs: [df.input.durableClient()],
   handler: createBatchSchedulerHandler(deps, (context) => df.getClient(context)),
 });
-df.app.orchestration(Orchestrators.batchRun.name, batchRunOrchestrator);
-df.app.orchestration(Orchestrators.batchLane.name, batchLaneOrchestrator);
-df.app.activity(Activities.prepareBatch.name, { handler: activities.prepareBatch });
-df.app.activity(Activities.writeBatchSummary.name, { handler: activities.writeBatchSummary });
+registerOrchestrator(Orchestrators.batchRun, batchRunOrchestrator);
+registerOrchestrator(Orchestrators.batchLane, batchLaneOrchestrator);
+registerActivity(Activities.prepareBatch, activities.prepareBatch);
+registerActivity(Activities.writeBatchSummary, activities.writeBatchSummary);

@@ -4,6 +4,7 @@ import { Activities, Orchestrators } from '../shared/agent-runtime/activity-cata
 import { createBotActivities } from '../shared/bot/bot-activities.js';
 import { createBotMessagesHandler } from '../shared/bot/bot-messages-handler.js';
 import { deps } from '../shared/composition-root.js';
+import { registerActivity, registerOrchestrator } from '../shared/durable-registration.js';
 import { botConversationRunOrchestrator } from '../shared/orchestrators/bot-conversation-run.js';
 
 const activities = createBotActivities({ connector: deps.botConnector, blobs: deps.runtime.blobs });
@@ -16,6 +17,6 @@ app.http('botMessages', {
   extraInputs: [df.input.durableClient()],
   handler: createBotMessagesHandler(deps, (context) => df.getClient(context)),
 });
-df.app.orchestration(Orchestrators.botConversationRun.name, botConversationRunOrchestrator);
-df.app.activity(Activities.botSendTyping.name, { handler: activities.sendTyping });
-df.app.activity(Activities.botPostReply.name, { handler: activities.postReply });
+registerOrchestrator(Orchestrators.botConversationRun, botConversationRunOrchestrator);
+registerActivity(Activities.botSendTyping, activities.sendTyping);
+registerActivity(Activities.botPostReply, activities.postReply);

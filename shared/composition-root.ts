@@ -1,7 +1,7 @@
 import { DefaultAzureCredential } from '@azure/identity';
 import { AgentCatalog } from './agents/agent-catalog.js';
 import type { AgentRuntimeDeps } from './agent-runtime/agent-activities.js';
-import { JsonLinesRunEventSink, type RunEventSink } from './agent-runtime/run-events.js';
+import { BlobRunEventSink, JsonLinesRunEventSink, RunEventBus, type RunEventSink } from './agent-runtime/run-events.js';
 import { parseConfig, type AppConfig } from './config.js';
 import type { ModelClient } from './model/model-client.js';
 import { createModelGateway, systemClock } from './model/model-gateway.js';
@@ -24,33 +24,36 @@ import { createBotTokenVerifier, type BotTokenVerifier } from './bot/bot-token-v
 import { createConnectorClient, credentialBotTokenProvider, staticBotTokenProvider, type ConnectorClient } from './bot/connector-client.js';
 import type { Tool } from './tools/tool.js';
 
-/** Everything handlers need, built once per process. Tests pass overrides instead of mocking modules. */
+/**
+ * Everything handlers need, built once per process, read-only. Each feature declares the slice it
+ * needs (`Pick<Deps, ...>`); tests pass overrides to `createDeps` instead of mocking modules.
+ */
 export interface Deps {
-  config: AppConfig;
+  readonly config: AppConfig;
   /** Milliseconds since the epoch; injectable so tests control time. */
-  now: () => number;
-  startedAtMs: number;
-  version: string;
-  catalog: AgentCatalog;
+  readonly now: () => number;
+  readonly startedAtMs: number;
+  readonly version: string;
+  readonly catalog: AgentCatalog;
   /** The blob store for HTTP request paths: bounded SDK retry, so outages answer 503 promptly. */
-  requestBlobs: BlobStore;
-  runtime: AgentRuntimeDeps;
+  readonly requestBlobs: BlobStore;
+  readonly runtime: AgentRuntimeDeps;
   /** Tenant records (control plane); in single mode only the configured tenant resolves. */
-  tenants: TenantDirectory;
+  readonly tenants: TenantDirectory;
   /** Entra ID access tokens for the runs API. */
-  tokens: AccessTokenVerifier;
+  readonly tokens: AccessTokenVerifier;
   /** Webhook signing secrets by name. */
-  secrets: SecretProvider;
+  readonly secrets: SecretProvider;
   /** Per-tenant request budget, per instance. */
-  rateLimiter: RateLimiter;
+  readonly rateLimiter: RateLimiter;
   /** Publishes queued runs' results to their reply queues. */
-  replies: ReplyPublisher;
+  readonly replies: ReplyPublisher;
   /** Batch schedules (control plane), read by the `batchScheduler` timer. */
-  schedules: ScheduleSource;
+  readonly schedules: ScheduleSource;
   /** Bot Framework tokens for `/api/messages`; undefined when no bot app id is configured. */
-  botTokens: BotTokenVerifier | undefined;
+  readonly botTokens: BotTokenVerifier | undefined;
   /** Posts replies into bot conversations. */
-  botConnector: ConnectorClient;
+  readonly botConnector: ConnectorClient;
 }
 
 export interface DepsOverrides {
@@ -70,10 +73,6 @@ export interface DepsOverrides {
   schedules?: ScheduleSource;
   botTokens?: BotTokenVerifier;
   botConnector?: ConnectorClient;
-}
-
-class NullRunEventSink implements RunEventSink {
-  async emit(): Promise<void> {}
 }
 
 /**
@@ -109,7 +108,18 @@ export function createDeps(config: AppConfig, overrides: DepsOverrides = {}): De
     retryAfterCapMs: config.modelGateway.retryAfterCapMs,
     maxConcurrentCalls: config.modelGateway.maxConcurrentCalls,
   });
-  const events = overrides.events ?? (config.runEventsFile ? new JsonLinesRunEventSink(config.runEventsFile) : new NullRunEventSink());
+  // The run-event bus: the run's own log in the tenant's Blob space everywhere (required: an
+  // event that cannot be stored fails the activity, which retries), plus the local JSON-lines
+  // file for development. Telemetry, audit and metering subscribe here.
+  const events =
+    overrides.events ??
+    new RunEventBus(
+      [
+        { name: 'blob', sink: new BlobRunEventSink(blobs), required: true },
+        ...(config.runEventsFile ? [{ name: 'jsonl', sink: new JsonLinesRunEventSink(config.runEventsFile) }] : []),
+      ],
+      (subscriber, error) => console.warn(`run events: subscriber ${subscriber} failed: ${(error as Error)?.message ?? String(error)}`),
+    );
   const tools = new Map((overrides.tools ?? builtInTools).map((t) => [t.name, t]));
   const tenants = overrides.tenants ?? createTenantDirectory(config, requestBlobs, now);
   const tokens =

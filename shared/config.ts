@@ -189,6 +189,9 @@ const ConfigSchema = z
     }
   }, { when: () => true });
 
+/** Every setting the app reads (the keys of the schema), for documentation checks. */
+export const CONFIG_SETTING_NAMES: readonly string[] = Object.keys(ConfigSchema.shape);
+
 export type BlobConnectionConfig =
   | { kind: 'identity'; accountUrl: string; container: string }
   | { kind: 'connection-string'; connectionString: string; container: string };

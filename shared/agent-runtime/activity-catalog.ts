@@ -4,19 +4,27 @@ import type { PublishRunReplyInput, PublishRunReplyOutput, QueuedAgentRunInput, 
 import type { AgentRunInput, AgentRunOutput, PayloadRef, ToolCallRequest, ToolOutcome, Usage } from './run-types.js';
 
 /**
- * The one catalogue of Durable function names and their payload types (CONVENTIONS.md 6).
- * Orchestrators refer to activities through `Activities.*`, never by string literals.
- * Renaming an entry, or changing the order in which an orchestrator schedules them, breaks
- * in-flight instances: add a new versioned name instead.
+ * The one catalogue of Durable functions and their payload types (CONVENTIONS.md 6). Both sides
+ * use it: `functions/` registers with it (`registerActivity`, `registerOrchestrator` in
+ * shared/durable-registration.ts) and orchestrators call through it (`callActivity`,
+ * `callSubOrchestrator` in shared/orchestrators/durable-calls.ts), so a handler and its callers
+ * agree on the payload at compile time. Renaming an entry, or changing the order in which an
+ * orchestrator schedules them, breaks in-flight instances: add a new versioned name instead.
  */
-export interface ActivityName<Input, Output> {
+export interface ActivityDef<Input, Output> {
   readonly name: string;
-  /** Phantom fields: carry the payload types for `callTyped`; never set at run time. */
-  readonly __input?: Input;
-  readonly __output?: Output;
+  /** Type-level only (never set): ties the definition to its input and output types. */
+  readonly signature?: (input: Input) => Output;
 }
 
-function activity<Input, Output>(name: string): ActivityName<Input, Output> {
+/** An orchestration, defined the same way. */
+export type OrchestratorDef<Input, Output> = ActivityDef<Input, Output>;
+
+function activity<Input, Output>(name: string): ActivityDef<Input, Output> {
+  return { name };
+}
+
+function orchestrator<Input, Output>(name: string): OrchestratorDef<Input, Output> {
   return { name };
 }
 
@@ -128,15 +136,15 @@ export const Activities = {
 } as const;
 
 export const Orchestrators = {
-  agentRun: { name: 'agentRun' } as ActivityName<AgentRunInput, AgentRunOutput>,
+  agentRun: orchestrator<AgentRunInput, AgentRunOutput>('agentRun'),
   /** One tool call with retries (see shared/orchestrators/agent-tool-call.ts for why). */
-  agentToolCall: { name: 'agentToolCall' } as ActivityName<ToolCallInput, ToolOutcome>,
+  agentToolCall: orchestrator<ToolCallInput, ToolOutcome>('agentToolCall'),
   /** A queued request with a reply queue: `agentRun` as a sub-orchestration, then the reply published. */
-  queuedAgentRun: { name: 'queuedAgentRun' } as ActivityName<QueuedAgentRunInput, RunReply>,
+  queuedAgentRun: orchestrator<QueuedAgentRunInput, RunReply>('queuedAgentRun'),
   /** One scheduled batch: agent runs fanned out with bounded concurrency, then a summary. */
-  batchRun: { name: 'batchRun' } as ActivityName<BatchRunInput, BatchRunOutput>,
+  batchRun: orchestrator<BatchRunInput, BatchRunOutput>('batchRun'),
   /** One lane of a batch: its share of the items, one agent run after another. */
-  batchLane: { name: 'batchLane' } as ActivityName<BatchLaneInput, BatchItemResult[]>,
+  batchLane: orchestrator<BatchLaneInput, BatchItemResult[]>('batchLane'),
   /** One Teams / bot message: typing, the agent run, then the reply posted to the conversation. */
-  botConversationRun: { name: 'botConversationRun' } as ActivityName<BotConversationInput, BotConversationOutput>,
+  botConversationRun: orchestrator<BotConversationInput, BotConversationOutput>('botConversationRun'),
 } as const;

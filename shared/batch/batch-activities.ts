@@ -1,4 +1,3 @@
-import type { ActivityHandler } from 'durable-functions';
 import { resolveAgentTree } from '../agent-runtime/start-run.js';
 import { runIdFor } from '../runs/admission.js';
 import type { Deps } from '../composition-root.js';
@@ -22,10 +21,12 @@ function slotSegment(slot: string): string {
  * Activities of `batchRun`. Both are idempotent, so Durable may retry them: item run ids are
  * derived from the batch id and item position, and the summary path from schedule and slot.
  */
-export function createBatchActivities(deps: BatchActivityDeps): { prepareBatch: ActivityHandler; writeBatchSummary: ActivityHandler } {
+export function createBatchActivities(deps: BatchActivityDeps): {
+  prepareBatch: (input: BatchRunInput) => Promise<PrepareBatchOutput>;
+  writeBatchSummary: (summary: BatchSummaryInput) => Promise<{ path: string }>;
+} {
   return {
-    async prepareBatch(raw: unknown): Promise<PrepareBatchOutput> {
-      const input = raw as BatchRunInput;
+    async prepareBatch(input: BatchRunInput): Promise<PrepareBatchOutput> {
       const { agent, subAgents } = await resolveAgentTree(deps.catalog, input.tenantId, input.agentId);
       let sources: { source: string; item: unknown }[];
       if (input.input.documents) {
@@ -50,8 +51,7 @@ export function createBatchActivities(deps: BatchActivityDeps): { prepareBatch: 
       return { agent, subAgents, items };
     },
 
-    async writeBatchSummary(raw: unknown): Promise<{ path: string }> {
-      const summary = raw as BatchSummaryInput;
+    async writeBatchSummary(summary: BatchSummaryInput): Promise<{ path: string }> {
       const path = `batches/${summary.scheduleId}/${slotSegment(summary.slot)}.json`;
       await new TenantBlobSpace(deps.runtime.blobs, summary.tenantId).put(path, JSON.stringify(summary, null, 2), { contentType: 'application/json' });
       return { path };

@@ -1,4 +1,3 @@
-import type { ActivityHandler } from 'durable-functions';
 import { TenantBlobSpace } from '../storage/blob-store.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { BotReplyInput, BotTypingInput, ConversationRef } from './bot-types.js';
@@ -24,15 +23,16 @@ function outgoing(conversation: ConversationRef, type: OutgoingActivity['type'],
 }
 
 /** Activities of `botConversationRun`. Replies are keyed to the incoming activity, so a retry posts to the same thread. */
-export function createBotActivities(deps: BotActivityDeps): { sendTyping: ActivityHandler; postReply: ActivityHandler } {
+export function createBotActivities(deps: BotActivityDeps): {
+  sendTyping: (input: BotTypingInput) => Promise<void>;
+  postReply: (input: BotReplyInput) => Promise<{ delivered: boolean; status: number }>;
+} {
   return {
-    async sendTyping(raw: unknown): Promise<void> {
-      const input = raw as BotTypingInput;
+    async sendTyping(input: BotTypingInput): Promise<void> {
       await deps.connector.reply(input.conversation.serviceUrl, input.conversation.conversationId, outgoing(input.conversation, 'typing'));
     },
 
-    async postReply(raw: unknown): Promise<{ delivered: boolean; status: number }> {
-      const input = raw as BotReplyInput;
+    async postReply(input: BotReplyInput): Promise<{ delivered: boolean; status: number }> {
       let text = input.answer;
       if (text === undefined && input.answerRef) {
         text = (await new TenantBlobSpace(deps.blobs, input.tenantId).get(input.answerRef))?.toString('utf8');

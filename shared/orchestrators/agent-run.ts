@@ -1,7 +1,7 @@
-import * as df from 'durable-functions';
 import type { OrchestrationContext, Task, TimerTask } from 'durable-functions';
 import type { AgentSnapshot, ToolRef } from '../agents/agent-definition.js';
-import { Activities, Orchestrators, type AgentRef, type CallModelInput, type CallModelOutput, type RunToolInput, type ToolCallInput } from '../agent-runtime/activity-catalog.js';
+import { Activities, Orchestrators, type AgentRef, type CallModelInput, type CallModelOutput } from '../agent-runtime/activity-catalog.js';
+import { callActivity, callSubOrchestrator, errorText, inputOf, resultOf, retryPolicy } from './durable-calls.js';
 import {
   addUsage,
   RUN_EVENTS,
@@ -50,20 +50,9 @@ function findToolRef(snapshot: AgentSnapshot, name: string): ToolRef | undefined
   return snapshot.definition.tools.find((t) => ('tool' in t ? t.tool : t.agent) === name);
 }
 
-function retryOptions(firstMs: number, attempts: number): df.RetryOptions {
-  const options = new df.RetryOptions(firstMs, attempts);
-  options.backoffCoefficient = 2;
-  options.maxRetryIntervalInMilliseconds = 30_000;
-  return options;
-}
-
-function errorText(error: unknown): string {
-  const e = error as { message?: unknown } | undefined;
-  return typeof e?.message === 'string' ? e.message : String(error);
-}
 
 export function* agentRunOrchestrator(context: OrchestrationContext): Generator<Task, AgentRunOutput | undefined, unknown> {
-  const input = context.df.getInput() as AgentRunInput;
+  const input = inputOf(context, Orchestrators.agentRun);
   const agent = input.agent;
   const limits = agent.definition.limits;
   const agentRef = agentRefOf(agent);
@@ -77,7 +66,7 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
   const base = { tenantId: input.tenantId, runId: input.runId, correlationId: input.correlationId };
   // One listener per execution: raced against every step so a cancel lands at the next step.
   const cancel = context.df.waitForExternalEvent(RUN_EVENTS.cancel);
-  const bookkeeping = retryOptions(1_000, 3);
+  const bookkeeping = retryPolicy(1_000, 3);
 
   /** How the latest approval round ended; shown in the run view until the next round. */
   let approvals: ApprovalOutcome[] | undefined;
@@ -106,11 +95,11 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
     let outageStartedMs: number | undefined;
     let backoffMs = limits.modelRetryIntervalMs;
     for (;;) {
-      const modelTask = context.df.callActivityWithRetry(Activities.callModel.name, retryOptions(limits.modelRetryIntervalMs, limits.modelMaxAttempts), stepInput);
+      const modelTask = callActivity(context, Activities.callModel, stepInput, retryPolicy(limits.modelRetryIntervalMs, limits.modelMaxAttempts));
       const winner = yield context.df.Task.any([modelTask, cancel]);
       if (winner === cancel) return 'canceled';
       if (modelTask.isFaulted) throw modelTask.result;
-      const model = modelTask.result as CallModelOutput;
+      const model = resultOf(modelTask);
       if (!model.retry) return model;
 
       const now = context.df.currentUtcDateTime.getTime();
@@ -125,11 +114,11 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
       }
       const retryAt = new Date(now + waitMs);
       if (firstWait) {
-        yield context.df.callActivityWithRetry(Activities.recordRunEvent.name, bookkeeping, {
+        yield callActivity(context, Activities.recordRunEvent, {
           ...base,
           type: 'model.waiting',
           data: { turn, code: model.retry.code, reason: model.retry.message, retryAt: retryAt.toISOString() },
-        });
+        }, bookkeeping);
       }
       progress('waiting_for_model', [], undefined, { retryAt: retryAt.toISOString(), reason, since: new Date(outageStartedMs).toISOString() });
       const timer = context.df.createTimer(retryAt);
@@ -153,11 +142,11 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
       usage,
       ...(answer && 'blob' in answer ? { answerRef: answer.blob } : {}),
     };
-    yield context.df.callActivityWithRetry(Activities.recordRunEvent.name, bookkeeping, {
+    yield callActivity(context, Activities.recordRunEvent, {
       ...base,
       type: 'run.completed',
       data: { status, turns: turn, toolCalls, usage },
-    });
+    }, bookkeeping);
     return output;
   }
 
@@ -167,11 +156,11 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
     const undecided = new Map(calls.map((c) => [c.id, c]));
     const decided = new Map<string, ApprovalOutcome>();
     progress('awaiting_approval', [], calls.map((c) => ({ toolCallId: c.id, tool: c.name, deadline: deadline.toISOString() })));
-    yield context.df.callActivityWithRetry(Activities.recordRunEvent.name, bookkeeping, {
+    yield callActivity(context, Activities.recordRunEvent, {
       ...base,
       type: 'approval.requested',
       data: { calls: calls.map((c) => ({ toolCallId: c.id, tool: c.name })), deadline: deadline.toISOString() },
-    });
+    }, bookkeeping);
     while (undecided.size > 0) {
       // A fresh timer per wait: re-yielding one task in a new Task.any reschedules it with a
       // new task id (durable-js issue #574).
@@ -186,11 +175,11 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
       const call = undecided.get(decision.toolCallId) as ToolCallRequest;
       undecided.delete(decision.toolCallId);
       decided.set(call.id, { toolCallId: call.id, tool: call.name, outcome: decision.approved ? 'approved' : 'denied', ...(decision.decidedBy ? { decidedBy: decision.decidedBy } : {}) });
-      yield context.df.callActivityWithRetry(Activities.recordRunEvent.name, bookkeeping, {
+      yield callActivity(context, Activities.recordRunEvent, {
         ...base,
         type: 'approval.decided',
         data: { ...decision, tool: call.name },
-      });
+      }, bookkeeping);
       progress(
         'awaiting_approval',
         [],
@@ -200,11 +189,11 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
     if (undecided.size > 0) {
       // The deadline passed with calls still undecided: their own outcome, not a human denial.
       for (const call of undecided.values()) decided.set(call.id, { toolCallId: call.id, tool: call.name, outcome: 'timed_out' });
-      yield context.df.callActivityWithRetry(Activities.recordRunEvent.name, bookkeeping, {
+      yield callActivity(context, Activities.recordRunEvent, {
         ...base,
         type: 'approval.timed_out',
         data: { calls: [...undecided.values()].map((c) => ({ toolCallId: c.id, tool: c.name })), deadline: deadline.toISOString() },
-      });
+      }, bookkeeping);
     }
     approvals = [...decided.values()];
     return decided;
@@ -270,8 +259,9 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
             // Not JSON: pass the raw text through.
           }
         }
-        const work = context.df.callSubOrchestrator(
-          Orchestrators.agentRun.name,
+        const work = callSubOrchestrator(
+          context,
+          Orchestrators.agentRun,
           {
             tenantId: input.tenantId,
             runId: childRunId,
@@ -290,7 +280,7 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
       } else {
         const timeoutMs = ref.timeoutMs ?? limits.toolTimeoutMs;
         const deadline = context.df.currentUtcDateTime.getTime() + timeoutMs;
-        const work = context.df.callActivity(Activities.runTool.name, { ...base, agent: agentRef, call, timeoutMs } satisfies RunToolInput);
+        const work = callActivity(context, Activities.runTool, { ...base, agent: agentRef, call, timeoutMs });
         inFlight.push({ call, work, kind: 'first', deadline, timeoutMs, attemptsLeft: (ref.maxAttempts ?? limits.toolMaxAttempts) - 1 });
       }
     }
@@ -338,9 +328,10 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
               outcomes.set(call.id, timeoutOutcome(call));
               continue;
             }
-            const work = context.df.callSubOrchestrator(
-              Orchestrators.agentToolCall.name,
-              { tool: { ...base, agent: agentRef, call, timeoutMs: f.timeoutMs }, maxAttempts: f.attemptsLeft, retryIntervalMs: limits.toolRetryIntervalMs } satisfies ToolCallInput,
+            const work = callSubOrchestrator(
+              context,
+              Orchestrators.agentToolCall,
+              { tool: { ...base, agent: agentRef, call, timeoutMs: f.timeoutMs }, maxAttempts: f.attemptsLeft, retryIntervalMs: limits.toolRetryIntervalMs },
               `${input.runId}~${turn}~${call.id}`.slice(0, 256),
             );
             next.push({ ...f, work, kind: 'retry', attemptsLeft: 0 });
@@ -362,7 +353,7 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
 
   try {
     if (!input.carry) {
-      yield context.df.callActivityWithRetry(Activities.prepareRun.name, bookkeeping, { run: input, startedAt: context.df.currentUtcDateTime.toISOString() });
+      yield callActivity(context, Activities.prepareRun, { run: input, startedAt: context.df.currentUtcDateTime.toISOString() }, bookkeeping);
     }
     for (;;) {
       if (turn >= limits.maxTurns) return yield* finish('max_turns', undefined);
@@ -402,11 +393,11 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
       pending = outcomes;
     }
   } catch (error) {
-    yield context.df.callActivityWithRetry(Activities.recordRunEvent.name, bookkeeping, {
+    yield callActivity(context, Activities.recordRunEvent, {
       ...base,
       type: 'run.failed',
       data: { error: errorText(error), turns: turn },
-    });
+    }, bookkeeping);
     throw error;
   }
 }

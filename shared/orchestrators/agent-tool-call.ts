@@ -1,8 +1,7 @@
-import * as df from 'durable-functions';
 import type { OrchestrationContext, Task } from 'durable-functions';
-import { Activities } from '../agent-runtime/activity-catalog.js';
-import type { ToolCallInput } from '../agent-runtime/activity-catalog.js';
+import { Activities, Orchestrators } from '../agent-runtime/activity-catalog.js';
 import type { ToolOutcome } from '../agent-runtime/run-types.js';
+import { awaited, callActivity, errorText, inputOf, retryPolicy } from './durable-calls.js';
 
 /**
  * `agentToolCall`: one tool call with its retry policy, as a sub-orchestration of `agentRun`.
@@ -17,14 +16,11 @@ import type { ToolOutcome } from '../agent-runtime/run-types.js';
  * rather than failing, so one broken tool never fails the run.
  */
 export function* agentToolCallOrchestrator(context: OrchestrationContext): Generator<Task, ToolOutcome, unknown> {
-  const input = context.df.getInput() as ToolCallInput;
-  const retry = new df.RetryOptions(input.retryIntervalMs, input.maxAttempts);
-  retry.backoffCoefficient = 2;
-  retry.maxRetryIntervalInMilliseconds = 30_000;
+  const input = inputOf(context, Orchestrators.agentToolCall);
   try {
-    return (yield context.df.callActivityWithRetry(Activities.runTool.name, retry, input.tool)) as ToolOutcome;
+    return yield* awaited(callActivity(context, Activities.runTool, input.tool, retryPolicy(input.retryIntervalMs, input.maxAttempts)));
   } catch (error) {
-    const message = typeof (error as { message?: unknown })?.message === 'string' ? (error as { message: string }).message : String(error);
+    const message = errorText(error);
     return {
       callId: input.tool.call.id,
       name: input.tool.call.name,

@@ -1,9 +1,8 @@
-import * as df from 'durable-functions';
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { Activities, Orchestrators } from '../agent-runtime/activity-catalog.js';
 import { buildRunInput } from '../agent-runtime/run-input.js';
-import type { AgentRunOutput } from '../agent-runtime/run-types.js';
-import type { BatchItemResult, BatchLaneInput, BatchRunInput, BatchRunOutput, BatchSummaryInput, PrepareBatchOutput } from '../batch/batch-types.js';
+import type { BatchItemResult, BatchLaneInput, BatchRunOutput, BatchSummaryInput, PrepareBatchOutput } from '../batch/batch-types.js';
+import { awaited, callActivity, callSubOrchestrator, errorText, inputOf, retryPolicy } from './durable-calls.js';
 
 /**
  * `batchRun`: one scheduled batch. Deterministic and replayed (DESIGN.md section 5): items and
@@ -21,22 +20,11 @@ import type { BatchItemResult, BatchLaneInput, BatchRunInput, BatchRunOutput, Ba
  * Changing the order of scheduled work breaks in-flight batches: add `batchRunV2` instead.
  */
 
-function retryOptions(): df.RetryOptions {
-  const options = new df.RetryOptions(1_000, 3);
-  options.backoffCoefficient = 2;
-  return options;
-}
-
-function errorText(error: unknown): string {
-  const e = error as { message?: unknown } | undefined;
-  return typeof e?.message === 'string' ? e.message : String(error);
-}
-
 export function* batchRunOrchestrator(context: OrchestrationContext): Generator<Task, BatchRunOutput, unknown> {
-  const input = context.df.getInput() as BatchRunInput;
+  const input = inputOf(context, Orchestrators.batchRun);
   const startedAt = context.df.currentUtcDateTime.toISOString();
-  const retry = retryOptions();
-  const prepared = (yield context.df.callActivityWithRetry(Activities.prepareBatch.name, retry, input)) as PrepareBatchOutput;
+  const retry = retryPolicy(1_000, 3);
+  const prepared = yield* awaited(callActivity(context, Activities.prepareBatch, input, retry));
   // Items that do not fit the schedule's template are recorded as failed and never started.
   const rejected: BatchItemResult[] = [];
   const runnable: { index: number; item: PrepareBatchOutput['items'][number] }[] = [];
@@ -62,7 +50,7 @@ export function* batchRunOrchestrator(context: OrchestrationContext): Generator<
   const laneResults =
     laneCount === 0
       ? []
-      : ((yield context.df.Task.all(lanes.map((lane, k) => context.df.callSubOrchestrator(Orchestrators.batchLane.name, lane, `${input.batchId}.lane${k}`)))) as BatchItemResult[][]);
+      : ((yield context.df.Task.all(lanes.map((lane, k) => callSubOrchestrator(context, Orchestrators.batchLane, lane, `${input.batchId}.lane${k}`)))) as BatchItemResult[][]);
   const results = [...laneResults.flat(), ...rejected].sort((a, b) => a.index - b.index);
 
   const summary: BatchSummaryInput = {
@@ -76,18 +64,18 @@ export function* batchRunOrchestrator(context: OrchestrationContext): Generator<
     maxConcurrency: input.maxConcurrency,
     items: results,
   };
-  const written = (yield context.df.callActivityWithRetry(Activities.writeBatchSummary.name, retry, summary)) as { path: string };
+  const written = yield* awaited(callActivity(context, Activities.writeBatchSummary, summary, retry));
   const failed = results.filter((r) => r.status === 'failed').length;
   return { batchId: input.batchId, total: results.length, completed: results.length - failed, failed, summaryPath: written.path };
 }
 
 /** `batchLane`: runs its items one at a time; a failed run is recorded and the lane goes on. */
 export function* batchLaneOrchestrator(context: OrchestrationContext): Generator<Task, BatchItemResult[], unknown> {
-  const input = context.df.getInput() as BatchLaneInput;
+  const input = inputOf(context, Orchestrators.batchLane);
   const results: BatchItemResult[] = [];
   for (const { index, run, source } of input.runs) {
     try {
-      const output = (yield context.df.callSubOrchestrator(Orchestrators.agentRun.name, run, run.runId)) as AgentRunOutput;
+      const output = yield* awaited(callSubOrchestrator(context, Orchestrators.agentRun, run, run.runId));
       results.push({ index, runId: run.runId, source, status: output.status, usage: output.usage });
     } catch (error) {
       results.push({ index, runId: run.runId, source, status: 'failed', error: errorText(error) });

@@ -1,8 +1,8 @@
-import * as df from 'durable-functions';
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { Activities, Orchestrators } from '../agent-runtime/activity-catalog.js';
 import type { AgentRunOutput } from '../agent-runtime/run-types.js';
-import type { BotConversationInput, BotConversationOutput, BotReplyInput } from '../bot/bot-types.js';
+import type { BotConversationOutput, BotReplyInput } from '../bot/bot-types.js';
+import { awaited, callActivity, callSubOrchestrator, errorText, inputOf, retryPolicy } from './durable-calls.js';
 
 /**
  * `botConversationRun`: answers one Teams / bot message. Shows typing (best effort: a failed
@@ -12,27 +12,20 @@ import type { BotConversationInput, BotConversationOutput, BotReplyInput } from 
  * Changing the order of scheduled work breaks in-flight instances: add a new versioned name.
  */
 
-function retryOptions(attempts: number): df.RetryOptions {
-  const options = new df.RetryOptions(1_000, attempts);
-  options.backoffCoefficient = 2;
-  options.maxRetryIntervalInMilliseconds = 30_000;
-  return options;
-}
-
 export function* botConversationRunOrchestrator(context: OrchestrationContext): Generator<Task, BotConversationOutput, unknown> {
-  const input = context.df.getInput() as BotConversationInput;
+  const input = inputOf(context, Orchestrators.botConversationRun);
   const { run, conversation } = input;
   try {
-    yield context.df.callActivity(Activities.botSendTyping.name, { tenantId: run.tenantId, conversation });
+    yield callActivity(context, Activities.botSendTyping, { tenantId: run.tenantId, conversation });
   } catch {
     // Typing is cosmetic; the answer still goes out.
   }
   let output: AgentRunOutput | undefined;
   let failure: string | undefined;
   try {
-    output = (yield context.df.callSubOrchestrator(Orchestrators.agentRun.name, run, run.runId)) as AgentRunOutput;
+    output = yield* awaited(callSubOrchestrator(context, Orchestrators.agentRun, run, run.runId));
   } catch (error) {
-    failure = (error as { message?: unknown }).message === undefined ? 'run failed' : String((error as { message?: unknown }).message);
+    failure = errorText(error);
   }
   const reply: BotReplyInput = {
     tenantId: run.tenantId,
@@ -42,6 +35,6 @@ export function* botConversationRunOrchestrator(context: OrchestrationContext): 
     ...(output?.answerRef ? { answerRef: output.answerRef } : {}),
     ...(failure !== undefined || !output || (output.answer == null && !output.answerRef) ? { failure: failure ?? output?.status ?? 'no answer' } : {}),
   };
-  const delivery = (yield context.df.callActivityWithRetry(Activities.botPostReply.name, retryOptions(5), reply)) as { delivered: boolean; status: number };
+  const delivery = yield* awaited(callActivity(context, Activities.botPostReply, reply, retryPolicy(1_000, 5)));
   return { runId: run.runId, status: output?.status ?? 'failed', delivered: delivery.delivered };
 }

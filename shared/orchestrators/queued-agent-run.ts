@@ -1,8 +1,7 @@
-import * as df from 'durable-functions';
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { Activities, Orchestrators } from '../agent-runtime/activity-catalog.js';
-import type { AgentRunOutput } from '../agent-runtime/run-types.js';
-import type { PublishRunReplyInput, QueuedAgentRunInput, RunReply } from '../queue/reply-types.js';
+import type { RunReply } from '../queue/reply-types.js';
+import { awaited, callActivity, callSubOrchestrator, errorText, inputOf, retryPolicy } from './durable-calls.js';
 
 /**
  * `queuedAgentRun`: a Service Bus request that names a reply queue. Runs `agentRun` as a
@@ -17,7 +16,7 @@ import type { PublishRunReplyInput, QueuedAgentRunInput, RunReply } from '../que
  * new name.
  */
 export function* queuedAgentRunOrchestrator(context: OrchestrationContext): Generator<Task, RunReply, unknown> {
-  const { run, reply: target } = context.df.getInput() as QueuedAgentRunInput;
+  const { run, reply: target } = inputOf(context, Orchestrators.queuedAgentRun);
   const base = {
     runId: run.runId,
     tenantId: run.tenantId,
@@ -27,16 +26,11 @@ export function* queuedAgentRunOrchestrator(context: OrchestrationContext): Gene
   };
   let reply: RunReply;
   try {
-    const output = (yield context.df.callSubOrchestrator(Orchestrators.agentRun.name, run, run.runId)) as AgentRunOutput;
+    const output = yield* awaited(callSubOrchestrator(context, Orchestrators.agentRun, run, run.runId));
     reply = { ...base, outcome: 'completed', output };
   } catch (error) {
-    const message = typeof (error as { message?: unknown })?.message === 'string' ? (error as { message: string }).message : String(error);
-    reply = { ...base, outcome: 'failed', error: { message } };
+    reply = { ...base, outcome: 'failed', error: { message: errorText(error) } };
   }
-  const retry = new df.RetryOptions(target.retryIntervalMs, target.maxAttempts);
-  retry.backoffCoefficient = 2;
-  retry.maxRetryIntervalInMilliseconds = 60_000;
-  const publish: PublishRunReplyInput = { queue: target.queue, reply };
-  yield context.df.callActivityWithRetry(Activities.publishRunReply.name, retry, publish);
+  yield callActivity(context, Activities.publishRunReply, { queue: target.queue, reply }, retryPolicy(target.retryIntervalMs, target.maxAttempts, 60_000));
   return reply;
 }

@@ -212,8 +212,7 @@ describe('webhooks: rejected deliveries', () => {
   });
 
   it('answers a generic 500 when the source’s secret is missing from the secrets provider', async () => {
-    fx.deps.secrets = { getSecret: async () => undefined };
-    handler = createWebhookHandler(fx.deps, () => fx.client.asClient());
+    handler = createWebhookHandler({ ...fx.deps, secrets: { getSecret: async () => undefined } }, () => fx.client.asClient());
     const res = await deliver();
     expect(res.status).toBe(500);
     expect(JSON.stringify(res.body)).not.toContain('contoso-tickets');

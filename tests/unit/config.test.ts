@@ -59,4 +59,14 @@ describe('local.settings.sample.json', () => {
     expect(parseConfig(values).environment).toBe('local');
     expect(text).not.toMatch(/AccountKey=|SharedAccessKey=|client_secret|-----BEGIN/i);
   });
+
+  it('names every setting the config schema reads (in Values, or under NotSetLocally)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { CONFIG_SETTING_NAMES } = await import('../../shared/config.js');
+    const sample = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'local.settings.sample.json'), 'utf8')) as { Values: Record<string, string>; NotSetLocally: Record<string, string> };
+    const named = new Set([...Object.keys(sample.Values), ...Object.keys(sample.NotSetLocally)]);
+    expect(CONFIG_SETTING_NAMES.length).toBeGreaterThan(50);
+    expect(CONFIG_SETTING_NAMES.filter((name) => !named.has(name))).toEqual([]);
+  });
 });
