@@ -9,10 +9,10 @@
  * The agent runs with the default limits (continue-as-new every 2 turns); set
  * BENCH_CONTINUE_AS_NEW_EVERY=N to compare generation lengths (e.g. 100: one long generation).
  */
-import { startAzurite } from '../devhost/azurite.js';
+import { startAzurite } from '../devhost/local-services/azurite.js';
 import { isDurableExtension } from '../devhost/durable/index.js';
-import { startDevhost } from '../devhost/host.js';
-import { startOfflineModel, type OfflineTurn } from '../devhost/offline-model/server.js';
+import { startDevhost } from '../devhost/host/host.js';
+import { startOfflineModel, type OfflineTurn } from '../devhost/local-services/offline-model/server.js';
 import { AgentDefinitionSchema, snapshotOf } from '../shared/agents/agent-definition.js';
 import { createAgentActivities } from '../shared/agent-runtime/agent-activities.js';
 import { MemoryBlobStore } from '../shared/storage/memory-blob-store.js';

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startAzurite, type AzuriteHandle } from '../../devhost/azurite.js';
+import { startAzurite, type AzuriteHandle } from '../../devhost/local-services/azurite.js';
 import { repoRoot } from '../helpers/spawn-devhost.js';
 
 /**

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EventType } from '../../devhost/durable/history.js';
-import type { DevhostLogger } from '../../devhost/logger.js';
-import { ServiceBusQueueStore } from '../../devhost/service-bus-store.js';
-import { inTransaction, openDatabase, storageHealth } from '../../devhost/storage.js';
+import type { DevhostLogger } from '../../devhost/host/logger.js';
+import { ServiceBusQueueStore } from '../../devhost/service-bus/service-bus-store.js';
+import { inTransaction, openDatabase, storageHealth } from '../../devhost/host/storage.js';
 import { repoRoot, spawnDevhost } from '../helpers/spawn-devhost.js';
 import { openGate, outputOf, probe, startDurableHarness, type DurableHarness } from './durable-test-kit.js';
 
