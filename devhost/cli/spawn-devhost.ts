@@ -7,6 +7,9 @@ import { basename, join } from 'node:path';
  */
 export const repoRoot = basename(join(import.meta.dirname, '..', '..')) === 'dist-dev' ? join(import.meta.dirname, '..', '..', '..') : join(import.meta.dirname, '..', '..');
 
+/** The compiled devhost CLI that `spawnDevhost` runs (built by `npm run build`, tsconfig.dev.json). */
+export const devhostCliPath = join(repoRoot, 'dist-dev', 'devhost', 'cli', 'cli.js');
+
 export interface SpawnedDevhost {
   url: string;
   child: ChildProcess;
@@ -25,7 +28,7 @@ export interface SpawnedDevhost {
 export function spawnDevhost(args: string[], env: NodeJS.ProcessEnv = {}): Promise<SpawnedDevhost> {
   const child = spawn(
     process.execPath,
-    ['--disable-warning=ExperimentalWarning', join(repoRoot, 'dist-dev', 'devhost', 'cli', 'cli.js'), '--port', '0', ...args],
+    ['--disable-warning=ExperimentalWarning', devhostCliPath, '--port', '0', ...args],
     { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';

@@ -7,7 +7,7 @@ import { EventType } from '../../devhost/durable/history.js';
 import type { DevhostLogger } from '../../devhost/host/logger.js';
 import { ServiceBusQueueStore } from '../../devhost/service-bus/service-bus-store.js';
 import { inTransaction, openDatabase, storageHealth } from '../../devhost/host/storage.js';
-import { repoRoot, spawnDevhost } from '../helpers/spawn-devhost.js';
+import { devhostCliPath, repoRoot, spawnDevhost } from '../helpers/spawn-devhost.js';
 import { openGate, outputOf, probe, startDurableHarness, type DurableHarness } from './durable-test-kit.js';
 
 /**
@@ -305,7 +305,7 @@ describe('a store that cannot be opened writable', () => {
     );
   });
 
-  const cli = join(repoRoot, 'dist', 'devhost', 'cli.js');
+  const cli = devhostCliPath;
   it.skipIf(!existsSync(cli))('makes the CLI exit non-zero naming the SQLite error', async () => {
     const storage = await unwritableStore();
     const error = await spawnDevhost(['--app', join(repoRoot, 'tests', 'fixtures', 'durable-app'), '--storage', storage]).catch(
