@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.devhost/**', 'tests/fixtures/**/.devhost/**'] },
+  { ignores: ['dist/**', 'dist-dev/**', 'node_modules/**', 'coverage/**', '.devhost/**', 'tests/fixtures/**/.devhost/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -20,6 +20,27 @@ export default tseslint.config(
     files: ['functions/**/*.ts', 'shared/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: [{ group: ['**/devhost/**', '**/devhost'], message: 'The app must not import the devhost.' }] }],
+    },
+  },
+  {
+    // The devhost is a host for any Functions app (CONVENTIONS.md 2): it loads an app only through
+    // its package.json "main" and imports nothing of this one. Project tooling that needs shared/
+    // lives in tools/, which may import both.
+    files: ['devhost/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            // Relative paths only, so packages such as @azure/functions stay allowed.
+            { regex: '^(\\.\\./)+(shared|functions|tools)(/|$)', message: 'The devhost must not import the app (shared/, functions/) or the project tools (tools/).' },
+          ],
+        },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'ImportExpression[source.value=/^(\\.\\.\\/)+(shared|functions|tools)(\\/|$)/]', message: 'The devhost must not import the app (shared/, functions/) or the project tools (tools/).' },
+      ],
     },
   },
   {

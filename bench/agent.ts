@@ -9,17 +9,29 @@
  * The agent runs with the default limits (continue-as-new every 2 turns); set
  * BENCH_CONTINUE_AS_NEW_EVERY=N to compare generation lengths (e.g. 100: one long generation).
  */
-import { startAzurite } from '../devhost/azurite.js';
+import { startAzurite } from '../devhost/local-services/azurite.js';
 import { isDurableExtension } from '../devhost/durable/index.js';
-import { startDevhost } from '../devhost/host.js';
-import { startOfflineModel, type OfflineTurn } from '../devhost/offline-model/server.js';
+import { startDevhost } from '../devhost/host/host.js';
+import { startOfflineModel, type OfflineTurn } from '../devhost/local-services/offline-model/server.js';
 import { AgentDefinitionSchema, snapshotOf } from '../shared/agents/agent-definition.js';
-import { createAgentActivities } from '../shared/agent-runtime/agent-activities.js';
-import { MemoryBlobStore } from '../shared/storage/memory-blob-store.js';
+import type * as AgentActivities from '../shared/agent-runtime/agent-activities.js';
 import type { AgentRunInput, ToolOutcome } from '../shared/agent-runtime/run-types.js';
+import type * as CompositionRoot from '../shared/composition-root.js';
+import type * as MemoryBlobStoreModule from '../shared/storage/memory-blob-store.js';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const ROOT = join(import.meta.dirname, '..', '..');
+
+/**
+ * A module of the app as the devhost loaded it (`dist/`, through package.json "main"). This file
+ * runs from `dist-dev/bench/`, where `../shared` is the dev build's own compiled copy: a second
+ * module instance. Both paths must share the app's runtime object (the blob store swap below), so
+ * everything stateful comes from the app's instance.
+ */
+async function appModule<T>(path: string): Promise<T> {
+  return (await import(pathToFileURL(join(ROOT, 'dist', path)).href)) as T;
+}
 const TOOL_TURNS = 10;
 const TOOLS_PER_TURN = 3;
 const RUNS = Number(process.env['BENCH_RUNS'] ?? '21');
@@ -82,7 +94,9 @@ async function main(): Promise<void> {
   Object.assign(process.env, { STORAGE_CONNECTION_STRING: azurite.connectionString, MODEL_BASE_URL: model.url, RUN_EVENTS_FILE: '' });
   const devhost = await startDevhost({ appDir: ROOT, port: 0, storage: 'memory', logLevel: 'warn' });
   // Imported only now: the composition root reads settings when it loads.
-  const { deps } = await import('../shared/composition-root.js');
+  const { deps } = await appModule<typeof CompositionRoot>('shared/composition-root.js');
+  const { createAgentActivities } = await appModule<typeof AgentActivities>('shared/agent-runtime/agent-activities.js');
+  const { MemoryBlobStore } = await appModule<typeof MemoryBlobStoreModule>('shared/storage/memory-blob-store.js');
   const direct = createAgentActivities(deps.runtime);
   const code = encodeURIComponent(devhost.keys.keys.masterKey);
   const durable = devhost.extension(isDurableExtension);

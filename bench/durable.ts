@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createDurableExtension, isDurableExtension } from '../devhost/durable/index.js';
-import { startDevhost } from '../devhost/host.js';
+import { startDevhost } from '../devhost/host/host.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const appDir = join(root, 'tests', 'fixtures', 'durable-app');

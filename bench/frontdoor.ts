@@ -14,9 +14,9 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startAzurite } from '../devhost/azurite.js';
-import { spawnDevhost } from '../devhost/spawn-devhost.js';
-import { startOfflineModel } from '../devhost/offline-model/server.js';
+import { startAzurite } from '../devhost/local-services/azurite.js';
+import { spawnDevhost } from '../devhost/cli/spawn-devhost.js';
+import { startOfflineModel } from '../devhost/local-services/offline-model/server.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const FIXTURES = join(ROOT, 'bench', 'fixtures');

@@ -6,7 +6,7 @@
 import autocannon from 'autocannon';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawnDevhost } from '../devhost/spawn-devhost.js';
+import { spawnDevhost } from '../devhost/cli/spawn-devhost.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const durationSeconds = Number(process.env['BENCH_DURATION_S'] ?? '10');

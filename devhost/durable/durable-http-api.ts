@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { DURABLE_SYSTEM_KEY, type FunctionKeyStore } from '../function-keys.js';
-import { presentedKey } from '../http-dispatch.js';
-import { readBodyText, refuseTooLarge } from '../request-body.js';
+import { DURABLE_SYSTEM_KEY, type FunctionKeyStore } from '../host/function-keys.js';
+import { presentedKey } from '../http/http-dispatch.js';
+import { readBodyText, refuseTooLarge } from '../host/request-body.js';
 import { RPC_SEGMENT, WEBHOOK_PATH, managementUrls, type HubSettings } from './client-binding.js';
 import { RUNTIME_STATUSES, TERMINAL_STATUSES, type InstanceQuery, type InstanceRecord, type RuntimeStatus } from './durable-store.js';
-import { STORAGE_RETRY_AFTER_SECONDS } from '../storage.js';
+import { STORAGE_RETRY_AFTER_SECONDS } from '../host/storage.js';
 import { isJsonText } from './json-text.js';
 import { DurableApiError, type InstanceOperationResult, type OrchestrationEngine } from './orchestration-engine.js';
 import { statusPayload, type StatusOptions } from './status-payload.js';

@@ -1,6 +1,6 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import type { DevhostLogger } from '../logger.js';
-import { inTransaction, isStorageFault, sqliteMessage, storageHealth, type StorageHealth } from '../storage.js';
+import type { DevhostLogger } from '../host/logger.js';
+import { inTransaction, isStorageFault, sqliteMessage, storageHealth, type StorageHealth } from '../host/storage.js';
 import type { HistoryEvent } from './history.js';
 
 /**

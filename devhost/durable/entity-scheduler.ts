@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Invoker } from '../core-types.js';
-import type { DevhostLogger } from '../logger.js';
+import type { Invoker } from '../host/core-types.js';
+import type { DevhostLogger } from '../host/logger.js';
 import { entityNameOf } from './action-replay.js';
 import type { DurableStore, EntityRecord, EntityRequest, EntityRequestRecord } from './durable-store.js';
 import type { DurableFunctionIndex } from './function-catalog.js';

@@ -1,4 +1,4 @@
-import type { RegisteredFunction } from '../core-types.js';
+import type { RegisteredFunction } from '../host/core-types.js';
 import type { FunctionCatalog, FunctionKind } from './action-replay.js';
 
 const TRIGGER_OF: Record<FunctionKind, string> = {

@@ -1,8 +1,8 @@
 import { availableParallelism } from 'node:os';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RegisteredFunction, RpcBindingInfo } from '../core-types.js';
-import type { HostExtension, HostServices } from '../extension-types.js';
-import { DURABLE_SYSTEM_KEY } from '../function-keys.js';
+import type { RegisteredFunction, RpcBindingInfo } from '../host/core-types.js';
+import type { HostExtension, HostServices } from '../host/extension-types.js';
+import { DURABLE_SYSTEM_KEY } from '../host/function-keys.js';
 import { clientBindingData, type HubSettings } from './client-binding.js';
 import { createDurableHttpApi } from './durable-http-api.js';
 import { DurableStore, type InstanceQuery, type RuntimeStatus } from './durable-store.js';

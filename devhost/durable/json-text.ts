@@ -1,4 +1,4 @@
-import type { RpcTypedData } from '../core-types.js';
+import type { RpcTypedData } from '../host/core-types.js';
 
 /**
  * Payloads move through the backend as JSON text, the way the extension stores them. These

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Invoker, RegisteredFunction } from '../core-types.js';
-import type { DevhostLogger } from '../logger.js';
+import type { Invoker, RegisteredFunction } from '../host/core-types.js';
+import type { DevhostLogger } from '../host/logger.js';
 import { replayActions, type ScheduledWork } from './action-replay.js';
 import {
   TERMINAL_STATUSES,

@@ -1,4 +1,4 @@
-import type { RpcTypedData } from '../core-types.js';
+import type { RpcTypedData } from '../host/core-types.js';
 import { typedDataToValue } from './json-text.js';
 
 /**

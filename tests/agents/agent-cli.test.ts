@@ -6,7 +6,7 @@ const root = join(import.meta.dirname, '..', '..');
 
 function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', join(root, 'dist', 'devhost', 'agent-cli.js'), ...args], {
+    const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', join(root, 'dist-dev', 'tools', 'agent-cli.js'), ...args], {
       cwd: root,
       env: process.env,
     });

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startAzurite, type AzuriteHandle } from '../../devhost/azurite.js';
+import { startAzurite, type AzuriteHandle } from '../../devhost/local-services/azurite.js';
 import { repoRoot } from '../helpers/spawn-devhost.js';
 
 /**
@@ -37,7 +37,7 @@ describe('Azurite for npm start', () => {
     const port = await freePort();
     // A stand-in for `npm start`: starts Azurite the way start-local does, writes a blob, then waits.
     const script = `
-      const { startAzurite } = await import(${JSON.stringify(join(repoRoot, 'dist', 'devhost', 'azurite.js'))});
+      const { startAzurite } = await import(${JSON.stringify(join(repoRoot, 'dist-dev', 'devhost', 'local-services', 'azurite.js'))});
       const { BlobServiceClient } = await import('@azure/storage-blob');
       const a = await startAzurite({ port: ${port}, location: ${JSON.stringify(location)}, survivesParent: true });
       const c = BlobServiceClient.fromConnectionString(a.connectionString).getContainerClient('agent-data');

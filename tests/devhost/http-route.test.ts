@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareRoutePrecedence, compileRoute, RouteTemplateError } from '../../devhost/http-route.js';
+import { compareRoutePrecedence, compileRoute, RouteTemplateError } from '../../devhost/http/http-route.js';
 
 describe('route templates', () => {
   it('matches literals case-insensitively and tolerates a trailing slash', () => {

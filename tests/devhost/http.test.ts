@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDevhost, type Devhost } from '../../devhost/host.js';
+import { startDevhost, type Devhost } from '../../devhost/host/host.js';
 
 const appDir = join(import.meta.dirname, '..', 'fixtures', 'basic-app');
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseSchedule, tryParseTimeSpanInMs } from '../../devhost/ncrontab.js';
+import { parseSchedule, tryParseTimeSpanInMs } from '../../devhost/timer/ncrontab.js';
 
 const at = (iso: string): Date => new Date(iso);
 

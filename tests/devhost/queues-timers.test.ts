@@ -2,9 +2,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startDevhost, type Devhost } from '../../devhost/host.js';
-import type { HostExtension } from '../../devhost/extension-types.js';
-import type { ServiceBusExtension } from '../../devhost/service-bus-extension.js';
+import { startDevhost, type Devhost } from '../../devhost/host/host.js';
+import type { HostExtension } from '../../devhost/host/extension-types.js';
+import type { ServiceBusExtension } from '../../devhost/service-bus/service-bus-extension.js';
 
 const appDir = join(import.meta.dirname, '..', 'fixtures', 'basic-app');
 type Received = { fn: string; message?: unknown; deliveryCount?: number; messageId?: string; isPastDue?: boolean };
@@ -71,8 +71,8 @@ describe('devhost Service Bus queues and timers', () => {
     await first.stop();
     host = undefined;
     expect(bus).toBeDefined();
-    const { openDatabase } = await import('../../devhost/storage.js');
-    const { ServiceBusQueueStore } = await import('../../devhost/service-bus-store.js');
+    const { openDatabase } = await import('../../devhost/host/storage.js');
+    const { ServiceBusQueueStore } = await import('../../devhost/service-bus/service-bus-store.js');
     const db = openDatabase(file);
     new ServiceBusQueueStore(db).send('intake', { body: { value: 42 }, messageId: 'survivor' });
     db.close();

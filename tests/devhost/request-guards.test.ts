@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_REQUEST_BODY_LIMIT_BYTES, OVERFLOW_DRAIN_BYTES, readBody } from '../../devhost/request-body.js';
+import { DEFAULT_REQUEST_BODY_LIMIT_BYTES, OVERFLOW_DRAIN_BYTES, readBody } from '../../devhost/host/request-body.js';
 import { startDurableHarness, type DurableHarness } from '../durable/durable-test-kit.js';
 import { withCode } from '../helpers/devhost-keys.js';
 import { rejection } from '../helpers/rejection.js';

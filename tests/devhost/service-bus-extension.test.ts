@@ -2,17 +2,17 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { InvocationOutcome, RegisteredFunction, RpcBindingInfo, RpcTypedData } from '../../devhost/core-types.js';
-import type { HostJson, HostServices } from '../../devhost/extension-types.js';
-import { FunctionKeyStore } from '../../devhost/function-keys.js';
-import type { DevhostLogger } from '../../devhost/logger.js';
-import { DEFAULT_REQUEST_BODY_LIMIT_BYTES } from '../../devhost/request-body.js';
+import type { InvocationOutcome, RegisteredFunction, RpcBindingInfo, RpcTypedData } from '../../devhost/host/core-types.js';
+import type { HostJson, HostServices } from '../../devhost/host/extension-types.js';
+import { FunctionKeyStore } from '../../devhost/host/function-keys.js';
+import type { DevhostLogger } from '../../devhost/host/logger.js';
+import { DEFAULT_REQUEST_BODY_LIMIT_BYTES } from '../../devhost/host/request-body.js';
 import {
   createServiceBusExtension,
   type ServiceBusExtension,
   type ServiceBusExtensionOptions,
-} from '../../devhost/service-bus-extension.js';
-import { openDatabase } from '../../devhost/storage.js';
+} from '../../devhost/service-bus/service-bus-extension.js';
+import { openDatabase } from '../../devhost/host/storage.js';
 
 // --- What @azure/functions does with typed data and trigger metadata (fromRpcTypedData, toCamelCase).
 function fromRpc(data: RpcTypedData | null | undefined): unknown {

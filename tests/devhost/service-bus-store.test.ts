@@ -8,8 +8,8 @@ import {
   MessageLockLostError,
   ServiceBusQueueStore,
   type ServiceBusQueueStoreOptions,
-} from '../../devhost/service-bus-store.js';
-import { openDatabase } from '../../devhost/storage.js';
+} from '../../devhost/service-bus/service-bus-store.js';
+import { openDatabase } from '../../devhost/host/storage.js';
 
 /** A settable clock so locks expire and scheduled messages appear without waiting. */
 function manualClock(startIso = '2024-05-01T10:00:00.000Z') {

@@ -1,12 +1,12 @@
 import type { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { InvocationOutcome, RegisteredFunction, RpcTypedData } from '../../devhost/core-types.js';
-import type { HostExtension, HostServices } from '../../devhost/extension-types.js';
-import { FunctionKeyStore } from '../../devhost/function-keys.js';
-import type { DevhostLogger } from '../../devhost/logger.js';
-import { DEFAULT_REQUEST_BODY_LIMIT_BYTES } from '../../devhost/request-body.js';
-import { openDatabase } from '../../devhost/storage.js';
-import { createTimerExtension } from '../../devhost/timer-extension.js';
+import type { InvocationOutcome, RegisteredFunction, RpcTypedData } from '../../devhost/host/core-types.js';
+import type { HostExtension, HostServices } from '../../devhost/host/extension-types.js';
+import { FunctionKeyStore } from '../../devhost/host/function-keys.js';
+import type { DevhostLogger } from '../../devhost/host/logger.js';
+import { DEFAULT_REQUEST_BODY_LIMIT_BYTES } from '../../devhost/host/request-body.js';
+import { openDatabase } from '../../devhost/host/storage.js';
+import { createTimerExtension } from '../../devhost/timer/timer-extension.js';
 
 /** The handler's `Timer` as @azure/functions builds it: parse the JSON, camel-case every key. */
 function camelCase(value: unknown): unknown {

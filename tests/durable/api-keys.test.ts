@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DURABLE_SYSTEM_KEY, FunctionKeyStore } from '../../devhost/function-keys.js';
+import { DURABLE_SYSTEM_KEY, FunctionKeyStore } from '../../devhost/host/function-keys.js';
 import { withCode } from '../helpers/devhost-keys.js';
 import { startDurableHarness, type DurableHarness } from './durable-test-kit.js';
 

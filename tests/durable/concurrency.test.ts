@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Invoker } from '../../devhost/core-types.js';
+import type { Invoker } from '../../devhost/host/core-types.js';
 import { outputOf, startDurableHarness, type DurableHarness } from './durable-test-kit.js';
 
 /** Observes invocations: concurrency per trigger type and per orchestration instance. */

@@ -1,11 +1,11 @@
 import { join } from 'node:path';
-import type { HostServices } from '../../devhost/extension-types.js';
-import { DURABLE_SYSTEM_KEY } from '../../devhost/function-keys.js';
-import { startDevhost, type Devhost } from '../../devhost/host.js';
+import type { HostServices } from '../../devhost/host/extension-types.js';
+import { DURABLE_SYSTEM_KEY } from '../../devhost/host/function-keys.js';
+import { startDevhost, type Devhost } from '../../devhost/host/host.js';
 import { withCode } from '../helpers/devhost-keys.js';
 import { createDurableExtension, isDurableExtension, type DurableExtension } from '../../devhost/durable/index.js';
 import type { InstanceRecord } from '../../devhost/durable/durable-store.js';
-import type { DevhostLogger } from '../../devhost/logger.js';
+import type { DevhostLogger } from '../../devhost/host/logger.js';
 
 export const durableAppDir = join(import.meta.dirname, '..', 'fixtures', 'durable-app');
 

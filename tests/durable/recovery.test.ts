@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EventType } from '../../devhost/durable/history.js';
 import { readDevhostKeys, withCode } from '../helpers/devhost-keys.js';
-import { repoRoot, spawnDevhost, type SpawnedDevhost } from '../helpers/spawn-devhost.js';
+import { devhostCliPath, spawnDevhost, type SpawnedDevhost } from '../helpers/spawn-devhost.js';
 import { durableAppDir, outputOf, startDurableHarness } from './durable-test-kit.js';
 
 const dirs: string[] = [];
@@ -82,7 +82,7 @@ describe('recovery after a restart on the same database file', () => {
   });
 });
 
-const cli = join(repoRoot, 'dist', 'devhost', 'cli.js');
+const cli = devhostCliPath;
 
 describe.skipIf(!existsSync(cli))('crash recovery of the devhost CLI (SIGKILL)', () => {
   it('completes a 50-way fan-out killed midway, without redoing completed activities', async () => {

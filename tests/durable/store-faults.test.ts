@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, describe, expect, it } from 'vitest';
 import { EventType } from '../../devhost/durable/history.js';
-import type { DevhostLogger } from '../../devhost/logger.js';
-import { ServiceBusQueueStore } from '../../devhost/service-bus-store.js';
-import { inTransaction, openDatabase, storageHealth } from '../../devhost/storage.js';
-import { repoRoot, spawnDevhost } from '../helpers/spawn-devhost.js';
+import type { DevhostLogger } from '../../devhost/host/logger.js';
+import { ServiceBusQueueStore } from '../../devhost/service-bus/service-bus-store.js';
+import { inTransaction, openDatabase, storageHealth } from '../../devhost/host/storage.js';
+import { devhostCliPath, repoRoot, spawnDevhost } from '../helpers/spawn-devhost.js';
 import { openGate, outputOf, probe, startDurableHarness, type DurableHarness } from './durable-test-kit.js';
 
 /**
@@ -305,7 +305,7 @@ describe('a store that cannot be opened writable', () => {
     );
   });
 
-  const cli = join(repoRoot, 'dist', 'devhost', 'cli.js');
+  const cli = devhostCliPath;
   it.skipIf(!existsSync(cli))('makes the CLI exit non-zero naming the SQLite error', async () => {
     const storage = await unwritableStore();
     const error = await spawnDevhost(['--app', join(repoRoot, 'tests', 'fixtures', 'durable-app'), '--storage', storage]).catch(

@@ -3,7 +3,7 @@ import type { AgentRunInput } from '../../shared/agent-runtime/run-types.js';
 import { expectConsistentRun, faultAgent, faultRuns, isDone, startFaultStack, type FaultStack, type RunStatus } from './fault-kit.js';
 
 /**
- * The devhost killed (SIGKILL, at crash points: see devhost/crash-points.ts) at each step
+ * The devhost killed (SIGKILL, at crash points: see devhost/host/crash-points.ts) at each step
  * boundary of agent runs in flight, then restarted on the same state. The offline model gives
  * fresh tool-call ids and rejects tool messages that answer no call, as Azure OpenAI does, so a
  * re-run step that acted on another answer than the stored one fails the run here.

@@ -6,7 +6,7 @@ import { createEntraTokenVerifier, remoteSigningKeys } from '../../shared/auth/e
 import { LocalFileSecretProvider } from '../../shared/auth/local-file-secret-provider.js';
 import { CachingSecretProvider, MemorySecretProvider } from '../../shared/auth/secret-provider.js';
 import { TokenBucketRateLimiter } from '../../shared/http/rate-limiter.js';
-import { issueDevToken, loadOrCreateDevSigningKey, startDevTokenIssuer } from '../../devhost/dev-token-issuer.js';
+import { issueDevToken, loadOrCreateDevSigningKey, startDevTokenIssuer } from '../../devhost/local-services/dev-token-issuer.js';
 import { CONTOSO_TID, TestClock } from './front-door-kit.js';
 
 const dirs: string[] = [];

@@ -11,7 +11,7 @@ import { MemoryBlobStore } from '../../shared/storage/memory-blob-store.js';
 import { StaticTenantDirectory } from '../../shared/tenancy/tenant-directory.js';
 import { TenantSchema, type Tenant } from '../../shared/tenancy/tenant.js';
 import type { WebhookDeps } from '../../shared/webhooks/webhook-handler.js';
-import type { DevTokenIssuer } from '../../devhost/dev-token-issuer.js';
+import type { DevTokenIssuer } from '../../devhost/local-services/dev-token-issuer.js';
 
 /**
  * Component-test kit for the front doors: handlers run in-process on `new HttpRequest(...)`

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { LocalFileSecretProvider } from '../../shared/auth/local-file-secret-provider.js';
 import { signStandardWebhook } from '../../shared/webhooks/webhook-signature.js';
-import { startDevTokenIssuer, type DevTokenIssuer } from '../../devhost/dev-token-issuer.js';
+import { startDevTokenIssuer, type DevTokenIssuer } from '../../devhost/local-services/dev-token-issuer.js';
 import { startAgentStack, type AgentStack } from '../helpers/agent-stack.js';
 
 /**

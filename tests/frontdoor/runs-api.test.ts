@@ -1,14 +1,14 @@
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { azuriteConnectionString } from '../../devhost/azurite.js';
+import { azuriteConnectionString } from '../../devhost/local-services/azurite.js';
 import { AzureBlobStore, REQUEST_PATH_RETRY } from '../../shared/storage/azure-blob-store.js';
 import { indexRun } from '../../shared/agent-runtime/run-index.js';
 import { runIdFor } from '../../shared/runs/admission.js';
 import { TenantBlobSpace } from '../../shared/storage/blob-store.js';
 import type { AgentRunInput } from '../../shared/agent-runtime/run-types.js';
 import { createRunsApiHandlers } from '../../shared/http/runs-api.js';
-import { generateDevSigningKey, issueDevToken, startDevTokenIssuer, type DevTokenIssuer } from '../../devhost/dev-token-issuer.js';
+import { generateDevSigningKey, issueDevToken, startDevTokenIssuer, type DevTokenIssuer } from '../../devhost/local-services/dev-token-issuer.js';
 import {
   AUDIENCE,
   CONTOSO_TID,

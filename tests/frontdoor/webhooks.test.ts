@@ -4,7 +4,7 @@ import { runIdFor } from '../../shared/runs/admission.js';
 import { createWebhookHandler } from '../../shared/webhooks/webhook-handler.js';
 import { mapPayloadToInput } from '../../shared/webhooks/payload-mapping.js';
 import { readWebhookClaims, signStandardWebhook, signWebhook, signatureMatches } from '../../shared/webhooks/webhook-signature.js';
-import { startDevTokenIssuer, type DevTokenIssuer } from '../../devhost/dev-token-issuer.js';
+import { startDevTokenIssuer, type DevTokenIssuer } from '../../devhost/local-services/dev-token-issuer.js';
 import { CONTOSO_SECRET, answer, frontDoorFixture, invocation, request, type FrontDoorFixture } from './front-door-kit.js';
 
 let issuer: DevTokenIssuer;

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
-import { startAzurite, type AzuriteHandle } from '../../devhost/azurite.js';
-import { startDevhost, type Devhost } from '../../devhost/host.js';
-import { startOfflineModel, type OfflineModel } from '../../devhost/offline-model/server.js';
-import type { StorageOption } from '../../devhost/storage.js';
+import { startAzurite, type AzuriteHandle } from '../../devhost/local-services/azurite.js';
+import { startDevhost, type Devhost } from '../../devhost/host/host.js';
+import { startOfflineModel, type OfflineModel } from '../../devhost/local-services/offline-model/server.js';
+import type { StorageOption } from '../../devhost/host/storage.js';
 import { snapshotOf, AgentDefinitionSchema, type AgentSnapshot } from '../../shared/agents/agent-definition.js';
 import type { AgentRunInput } from '../../shared/agent-runtime/run-types.js';
 

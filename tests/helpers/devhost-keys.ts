@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { FunctionKeys } from '../../devhost/function-keys.js';
+import type { FunctionKeys } from '../../devhost/host/function-keys.js';
 
 /**
  * The keys a devhost wrote beside its database (`keys.json` next to `storage`). Read it after

@@ -1,2 +1,2 @@
 // Tests start the devhost CLI through the same helper the benchmarks use.
-export { repoRoot, spawnDevhost, type SpawnedDevhost } from '../../devhost/spawn-devhost.js';
+export { devhostCliPath, repoRoot, spawnDevhost, type SpawnedDevhost } from '../../devhost/cli/spawn-devhost.js';

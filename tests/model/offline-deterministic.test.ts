@@ -5,7 +5,7 @@ import {
   pickTools,
   type OfflineMessage,
   type OfflineToolSpec,
-} from '../../devhost/offline-model/deterministic-model.js';
+} from '../../devhost/local-services/offline-model/deterministic-model.js';
 
 const tools: OfflineToolSpec[] = [
   { name: 'current_time', description: 'Returns the current date and time in UTC.', parameters: { type: 'object', properties: {} } },

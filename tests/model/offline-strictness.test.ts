@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { toolMessageProblem } from '../../devhost/offline-model/deterministic-model.js';
-import { startOfflineModel, type OfflineModel } from '../../devhost/offline-model/server.js';
+import { toolMessageProblem } from '../../devhost/local-services/offline-model/deterministic-model.js';
+import { startOfflineModel, type OfflineModel } from '../../devhost/local-services/offline-model/server.js';
 
 /**
  * The offline model must be no kinder than Azure OpenAI where the agent loop depends on it:

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startOfflineModel, type OfflineModel } from '../../devhost/offline-model/server.js';
+import { startOfflineModel, type OfflineModel } from '../../devhost/local-services/offline-model/server.js';
 import type { ChatRequest, ChatTool } from '../../shared/model/model-client.js';
 import { createModelGateway, systemClock } from '../../shared/model/model-gateway.js';
 import { createOpenAIModelClient, parseRetryAfterMs } from '../../shared/model/openai-model-client.js';

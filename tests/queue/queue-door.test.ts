@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { HostExtension } from '../../devhost/extension-types.js';
-import { startDevhost, type Devhost } from '../../devhost/host.js';
-import type { ServiceBusExtension } from '../../devhost/service-bus-extension.js';
-import type { StoredServiceBusMessage } from '../../devhost/service-bus-store.js';
+import type { HostExtension } from '../../devhost/host/extension-types.js';
+import { startDevhost, type Devhost } from '../../devhost/host/host.js';
+import type { ServiceBusExtension } from '../../devhost/service-bus/service-bus-extension.js';
+import type { StoredServiceBusMessage } from '../../devhost/service-bus/service-bus-store.js';
 import { signatureKey, signedQueueProperties } from '../../shared/queue/queue-signature.js';
 import { runIdFor } from '../../shared/runs/admission.js';
 import { DurableApi, repoRoot } from '../helpers/agent-stack.js';

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { issueDevToken, loadOrCreateDevSigningKey } from '../../devhost/dev-token-issuer.js';
+import { issueDevToken, loadOrCreateDevSigningKey } from '../../devhost/local-services/dev-token-issuer.js';
 import { createEntraTokenVerifier, remoteSigningKeys } from '../../shared/auth/entra-token-verifier.js';
 import { createBotTokenVerifier } from '../../shared/bot/bot-token-verifier.js';
 import { errorToProblem } from '../../shared/http/problem.js';

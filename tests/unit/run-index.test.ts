@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAzurite, type AzuriteHandle } from '../../devhost/azurite.js';
+import { startAzurite, type AzuriteHandle } from '../../devhost/local-services/azurite.js';
 import { indexRun, isRunIndexPath, listIndexedRuns, runIndexPath } from '../../shared/agent-runtime/run-index.js';
 import { AzureBlobStore } from '../../shared/storage/azure-blob-store.js';
 import { TenantBlobSpace, type BlobStore } from '../../shared/storage/blob-store.js';

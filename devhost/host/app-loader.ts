@@ -9,7 +9,7 @@ import {
   currentProgrammingModel,
   installFunctionsCoreShim,
 } from './functions-core-shim.js';
-import { compileRoute, RouteTemplateError } from './http-route.js';
+import { compileRoute, RouteTemplateError } from '../http/http-route.js';
 
 /** Raised when the app cannot be hosted; the message lists every problem found. */
 export class AppLoadError extends Error {

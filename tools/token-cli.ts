@@ -16,7 +16,7 @@ import { LocalFileSecretProvider } from '../shared/auth/local-file-secret-provid
 import { parseConfig, type AppConfig } from '../shared/config.js';
 import { loadTenantCatalogFile } from '../shared/tenancy/tenant-directory.js';
 import type { Tenant } from '../shared/tenancy/tenant.js';
-import { defaultDevIssuerKeyFile, issueDevToken, loadOrCreateDevSigningKey } from './dev-token-issuer.js';
+import { defaultDevIssuerKeyFile, issueDevToken, loadOrCreateDevSigningKey } from '../devhost/local-services/dev-token-issuer.js';
 
 const USAGE = `Usage:
   npm run -s token -- --tenant <id> [--roles Runs.Read,Runs.Write,Runs.Approve] [--scopes <list>]

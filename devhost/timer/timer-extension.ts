@@ -1,7 +1,7 @@
-import type { RegisteredFunction } from './core-types.js';
-import type { HostExtension, HostServices } from './extension-types.js';
+import type { RegisteredFunction } from '../host/core-types.js';
+import type { HostExtension, HostServices } from '../host/extension-types.js';
 import { parseSchedule, type Schedule } from './ncrontab.js';
-import { isStorageFault, storageHealth } from './storage.js';
+import { isStorageFault, storageHealth } from '../host/storage.js';
 
 /**
  * Timer triggers for the devhost, following the Functions timer extension (TimerListener and

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DatabaseSync, SQLOutputValue, StatementSync } from 'node:sqlite';
-import { inTransaction, isStorageFault, storageHealth, type StorageHealth } from './storage.js';
+import { inTransaction, isStorageFault, storageHealth, type StorageHealth } from '../host/storage.js';
 
 /**
  * Service Bus queues for the devhost, kept in the devhost's SQLite database so messages survive a

@@ -1,7 +1,7 @@
-import { createDurableExtension } from './durable/index.js';
+import { createDurableExtension } from '../durable/index.js';
 import type { HostExtension, HostServices } from './extension-types.js';
-import { createServiceBusExtension } from './service-bus-extension.js';
-import { createTimerExtension } from './timer-extension.js';
+import { createServiceBusExtension } from '../service-bus/service-bus-extension.js';
+import { createTimerExtension } from '../timer/timer-extension.js';
 
 /**
  * The trigger extensions every devhost starts, in start order. Each owns the triggers and

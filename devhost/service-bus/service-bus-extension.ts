@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import type { RegisteredFunction, RpcBindingInfo, RpcTypedData } from './core-types.js';
-import type { HostExtension, HostServices } from './extension-types.js';
-import { tryParseTimeSpanInMs } from './ncrontab.js';
+import type { RegisteredFunction, RpcBindingInfo, RpcTypedData } from '../host/core-types.js';
+import type { HostExtension, HostServices } from '../host/extension-types.js';
+import { tryParseTimeSpanInMs } from '../timer/ncrontab.js';
 import {
   type DeadLetterEvent,
   ServiceBusQueueStore,
@@ -10,8 +10,8 @@ import {
   type StoredServiceBusMessage,
 } from './service-bus-store.js';
 import { acquireSettlementServer, registerSettler, releaseSettlementServer, toModelBindingData } from './service-bus-settlement.js';
-import { readBodyText, refuseTooLarge } from './request-body.js';
-import { storageHealth } from './storage.js';
+import { readBodyText, refuseTooLarge } from '../host/request-body.js';
+import { storageHealth } from '../host/storage.js';
 
 /**
  * Service Bus queue triggers and output bindings for the devhost, backed by

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import rhea from 'rhea';
-import type { RpcTypedData } from './core-types.js';
+import type { RpcTypedData } from '../host/core-types.js';
 import type { StoredServiceBusMessage } from './service-bus-store.js';
 
 /**

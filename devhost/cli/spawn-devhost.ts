@@ -1,8 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { basename, dirname, join } from 'node:path';
+import { basename, join } from 'node:path';
 
-/** The repository root, whether this runs compiled (dist/devhost/) or from source (devhost/). */
-export const repoRoot = basename(dirname(import.meta.dirname)) === 'dist' ? join(import.meta.dirname, '..', '..') : join(import.meta.dirname, '..');
+/**
+ * The repository root, whether this runs compiled (`dist-dev/devhost/cli/`, see tsconfig.dev.json)
+ * or from source (`devhost/cli/`).
+ */
+export const repoRoot = basename(join(import.meta.dirname, '..', '..')) === 'dist-dev' ? join(import.meta.dirname, '..', '..', '..') : join(import.meta.dirname, '..', '..');
+
+/** The compiled devhost CLI that `spawnDevhost` runs (built by `npm run build`, tsconfig.dev.json). */
+export const devhostCliPath = join(repoRoot, 'dist-dev', 'devhost', 'cli', 'cli.js');
 
 export interface SpawnedDevhost {
   url: string;
@@ -16,13 +22,13 @@ export interface SpawnedDevhost {
 }
 
 /**
- * Starts the compiled devhost CLI (`dist/devhost/cli.js`, so `npm run build` first) as a child
+ * Starts the compiled devhost CLI (`dist-dev/devhost/cli/cli.js`, so `npm run build` first) as a child
  * process on a free port and resolves once it prints its URL. For tests and benchmarks.
  */
 export function spawnDevhost(args: string[], env: NodeJS.ProcessEnv = {}): Promise<SpawnedDevhost> {
   const child = spawn(
     process.execPath,
-    ['--disable-warning=ExperimentalWarning', join(repoRoot, 'dist', 'devhost', 'cli.js'), '--port', '0', ...args],
+    ['--disable-warning=ExperimentalWarning', devhostCliPath, '--port', '0', ...args],
     { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';

@@ -1,12 +1,12 @@
 import { BlobServiceClient } from '@azure/storage-blob';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { startAzurite, type AzuriteHandle, type AzuriteOptions } from './azurite.js';
-import { DEV_ISSUER_DEFAULT_PORT, defaultDevIssuerKeyFile, startDevTokenIssuer, type DevTokenIssuer } from './dev-token-issuer.js';
-import { startDevhost, type Devhost } from './host.js';
-import type { LogLevel } from './logger.js';
-import { startOfflineModel, type OfflineModel } from './offline-model/server.js';
-import type { StorageOption } from './storage.js';
+import { startAzurite, type AzuriteHandle, type AzuriteOptions } from '../devhost/local-services/azurite.js';
+import { DEV_ISSUER_DEFAULT_PORT, defaultDevIssuerKeyFile, startDevTokenIssuer, type DevTokenIssuer } from '../devhost/local-services/dev-token-issuer.js';
+import { startDevhost, type Devhost } from '../devhost/host/host.js';
+import type { LogLevel } from '../devhost/host/logger.js';
+import { startOfflineModel, type OfflineModel } from '../devhost/local-services/offline-model/server.js';
+import type { StorageOption } from '../devhost/host/storage.js';
 
 /**
  * This project's local stack: Azurite (blob), the offline model, and the devhost running the

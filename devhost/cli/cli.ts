@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { AppLoadError } from './app-loader.js';
-import { startDevhost } from './host.js';
-import type { LogLevel } from './logger.js';
+import { AppLoadError } from '../host/app-loader.js';
+import { startDevhost } from '../host/host.js';
+import type { LogLevel } from '../host/logger.js';
 
 const USAGE = `Usage: devhost --app <folder> [--port <n>] [--storage memory|<file>] [--log-level debug|info|warn|error]
 

@@ -8,7 +8,7 @@ import type { HostExtension, HostServices } from './extension-types.js';
 import { builtInExtensions } from './extensions.js';
 import { FunctionKeyStore } from './function-keys.js';
 import { setSystemLogSink } from './functions-core-shim.js';
-import { buildHttpRoutes, dispatchHttp, presentedKey, sendStatus, type HttpRoute } from './http-dispatch.js';
+import { buildHttpRoutes, dispatchHttp, presentedKey, sendStatus, type HttpRoute } from '../http/http-dispatch.js';
 import { createCrashPlan, parseCrashPoints } from './crash-points.js';
 import { createInvoker } from './invoker.js';
 import { createConsoleLogger, type DevhostLogger, type LogLevel } from './logger.js';

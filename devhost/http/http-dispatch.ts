@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Invoker, RegisteredFunction, RpcHttpCookie, RpcHttpData, RpcTypedData } from './core-types.js';
-import type { AuthLevel, FunctionKeyStore } from './function-keys.js';
+import type { Invoker, RegisteredFunction, RpcHttpCookie, RpcHttpData, RpcTypedData } from '../host/core-types.js';
+import type { AuthLevel, FunctionKeyStore } from '../host/function-keys.js';
 import { compareRoutePrecedence, compileRoute, type CompiledRoute } from './http-route.js';
-import type { DevhostLogger } from './logger.js';
-import { readBody, refuseTooLarge } from './request-body.js';
+import type { DevhostLogger } from '../host/logger.js';
+import { readBody, refuseTooLarge } from '../host/request-body.js';
 
 /** An HTTP-triggered function with its route compiled once at startup. */
 export interface HttpRoute {
