@@ -174,7 +174,7 @@ export function createRunsApiHandlers(deps: RunsApiDeps, getClient: DurableClien
         exhausted = true;
         break;
       }
-      const statuses = await Promise.all(entries.map((e) => (tenantOfRunId(e.runId) === tenant.id ? client.getStatus(e.runId).catch(() => undefined) : undefined)));
+      const statuses = await Promise.all(entries.map(async (e) => (tenantOfRunId(e.runId) === tenant.id ? client.getStatus(e.runId).catch(() => undefined) : undefined)));
       for (const [i, entry] of entries.entries()) {
         if (page.length >= query.pageSize) break;
         scanned += 1;
