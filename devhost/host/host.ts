@@ -113,7 +113,7 @@ export async function startDevhost(options: DevhostOptions): Promise<Devhost> {
   const appDir = resolve(options.appDir);
   const logger = options.logger ?? createConsoleLogger(options.logLevel ?? 'info');
   setSystemLogSink((_level, _category, message) => logger.debug(`[worker] ${message}`));
-  const app = await loadApp(appDir);
+  const app = await loadApp(appDir, { warn: (message) => logger.warn(message) });
 
   const storage = options.storage ?? join(appDir, '.devhost', 'devhost.db');
   const db = openDatabase(storage, { logger });
