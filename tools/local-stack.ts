@@ -27,6 +27,14 @@ export interface LocalStackOptions {
   offlineModelPort: number;
   /** The development token issuer's port (default 7073; 0 in tests). */
   devIssuerPort?: number;
+  /**
+   * Whose settings can keep the stack from pointing the app at a service it started:
+   * `environment-and-local-settings` (default, `npm start`: fixed ports, which
+   * local.settings.json may name) or `environment` (`npm run agent`: throwaway services on free
+   * ports, which a local.settings.json written for `npm start` would miss; only a variable set
+   * in the environment, e.g. MODEL_BASE_URL for a real deployment, is kept).
+   */
+  serviceSettingsFrom?: 'environment-and-local-settings' | 'environment';
   /** Where notes about settings go (a user setting that differs from a started service); default: none. */
   log?: (line: string) => void;
   /** Sample documents copied into each tenant's document store on start. */
@@ -113,7 +121,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     offlineModel = await startOfflineModel({ port: options.offlineModelPort });
     devIssuer = await startDevTokenIssuer({ port: options.devIssuerPort ?? DEV_ISSUER_DEFAULT_PORT, keyFile: defaultDevIssuerKeyFile(options.appDir) });
     const settings = resolveAppSettings(options.appDir);
-    const { fill, kept } = localStackSettings(settings, {
+    const { fill, kept } = localStackSettings(options.serviceSettingsFrom === 'environment' ? process.env : settings, {
       devIssuerUrl: devIssuer.url,
       azuriteConnectionString: azurite.connectionString,
       offlineModelUrl: offlineModel.url,
@@ -121,6 +129,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       storage: options.storage,
     });
     Object.assign(process.env, fill);
+    Object.assign(settings, fill);
     if (kept.length > 0) options.log?.(`  from your environment or local.settings.json, not from the local stack: ${kept.join(', ')}`);
     if (options.seed) {
       await seedDocuments(settings['STORAGE_CONNECTION_STRING'] ?? azurite.connectionString, settings['STORAGE_CONTAINER'] ?? 'agent-data', options.seed);

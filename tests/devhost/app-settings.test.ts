@@ -107,4 +107,15 @@ describe('the local stack fills in only what neither the environment nor local.s
       rmSync(join(appDir, '.devhost'), { recursive: true, force: true });
     }
   });
+
+  it('for a throwaway stack (npm run agent), points the app at its own services whatever local.settings.json says', async () => {
+    const stack = await startLocalStack({ appDir, port: 0, storage: 'memory', logLevel: 'error', azurite: {}, offlineModelPort: 0, devIssuerPort: 0, serviceSettingsFrom: 'environment' });
+    try {
+      expect(process.env['MODEL_BASE_URL']).toBe(stack.offlineModel.url);
+      expect(process.env['STORAGE_CONTAINER']).toBe('settings-app-data');
+    } finally {
+      await stack.stop();
+      rmSync(join(appDir, '.devhost'), { recursive: true, force: true });
+    }
+  });
 });
