@@ -16,7 +16,7 @@ const DEFAULT_TENANT_CATALOG_FILE = fileURLToPath(new URL('../../tenants/tenants
 const DEFAULT_SCHEDULES_FILE = fileURLToPath(new URL('../../schedules/schedules.local.yaml', import.meta.url));
 /** Bot Framework's OpenID metadata for tokens the channel service sends to bots. */
 const BOT_FRAMEWORK_OPENID_METADATA_URL = 'https://login.botframework.com/v1/.well-known/openidconfiguration';
-/** The devhost's development OpenID issuer (devhost/dev-token-issuer.ts): the local default authority. */
+/** The devhost's development OpenID issuer (devhost/local-services/dev-token-issuer.ts): the local default authority. */
 const LOCAL_DEV_AUTHORITY = 'http://127.0.0.1:7073';
 const ENTRA_AUTHORITY = 'https://login.microsoftonline.com';
 /** Audience the development issuer puts in tokens by default. */

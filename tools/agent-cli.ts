@@ -5,8 +5,9 @@
  * Runs one agent run end to end on a throwaway local stack (in-memory devhost state, in-memory
  * Azurite, the offline model unless MODEL_PROVIDER/MODEL_BASE_URL point elsewhere): enqueues the
  * request on `agent-requests` as a real client would, follows the run's progress, answers
- * approvals (approve by default, `--reject` to deny), and prints the result.
- * Exit code 0 only when the run completed.
+ * approvals (approve by default, `--reject` to deny), and prints the result in the runs API's
+ * vocabulary (`status` Completed, Failed, ...; `endReason` completed, max_turns, ...; see
+ * agent-run-result.ts). Exit code 0 only when the run completed with end reason `completed`.
  */
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
@@ -15,16 +16,19 @@ import { parseConfig } from '../shared/config.js';
 import { signedQueueProperties } from '../shared/queue/queue-signature.js';
 import { runIdFor } from '../shared/runs/admission.js';
 import { loadTenantCatalogFile } from '../shared/tenancy/tenant-directory.js';
-import type { AgentRunOutput, RunProgress } from '../shared/agent-runtime/run-types.js';
+import type { RunProgress } from '../shared/agent-runtime/run-types.js';
+import { agentRunResult, describeResult, succeeded } from './agent-run-result.js';
 import { startLocalStack } from './local-stack.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const USAGE = 'Usage: npm run agent -- <agentId> "<message>" [--tenant <id>] [--json] [--reject] [--timeout-ms <n>]';
 
+/** Durable runtime statuses after which the instance changes no more. */
+const TERMINAL = new Set(['Completed', 'Failed', 'Terminated', 'Canceled']);
+
 interface InstanceStatus {
   runtimeStatus: string;
   customStatus?: RunProgress | null;
-  output?: AgentRunOutput | string | null;
 }
 
 async function main(): Promise<number> {
@@ -53,6 +57,9 @@ async function main(): Promise<number> {
     azurite: { port: 0 },
     offlineModelPort: 0,
     devIssuerPort: 0,
+    // Its services listen on free ports: a local.settings.json written for `npm start` (7072,
+    // 7073, 10000) must not point the app at those; the environment still may.
+    serviceSettingsFrom: 'environment',
     seed: { documentsDir: join(root, 'samples', 'documents'), tenants: [values.tenant] },
   });
   try {
@@ -103,26 +110,14 @@ async function main(): Promise<number> {
           });
         }
       }
-      if (['Completed', 'Failed', 'Terminated', 'Canceled'].includes(status.runtimeStatus)) break;
+      if (TERMINAL.has(status.runtimeStatus)) break;
       await new Promise((r) => setTimeout(r, 25));
     }
-    const output = status?.output && typeof status.output === 'object' ? status.output : undefined;
-    const completed = status?.runtimeStatus === 'Completed' && output?.status === 'completed';
-    const result = {
-      status: completed ? 'completed' : (output?.status ?? status?.runtimeStatus ?? 'timeout'),
-      answer: output?.answer ?? null,
-      turns: output?.turns ?? 0,
-      toolCalls: output?.toolCalls ?? 0,
-      usage: output?.usage ?? null,
-      ...(status?.runtimeStatus === 'Failed' ? { error: status.output } : {}),
-    };
+    const finished = status !== undefined && TERMINAL.has(status.runtimeStatus);
+    const result = agentRunResult(runId, values.tenant, status, !finished);
     if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
-    else {
-      say(`\nstatus: ${result.status}, turns: ${result.turns}, tool calls: ${result.toolCalls}`);
-      if (result.usage) say(`usage: ${JSON.stringify(result.usage)}`);
-      say(`\n${result.answer ?? String((result as { error?: unknown }).error ?? '')}`);
-    }
-    return completed ? 0 : 1;
+    else for (const line of describeResult(result)) say(line);
+    return succeeded(result) ? 0 : 1;
   } finally {
     await stack.stop();
   }

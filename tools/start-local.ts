@@ -16,6 +16,7 @@ async function main(): Promise<void> {
     port: Number(process.env['DEVHOST_PORT'] ?? '7071'),
     storage: join(root, '.devhost', 'devhost.db'),
     logLevel: 'info',
+    log: (line) => process.stdout.write(`${line}\n`),
     // Azurite outlives a kill -9 of this process (see devhost/local-services/azurite.ts) and is reused on restart.
     azurite: { port: Number(process.env['AZURITE_BLOB_PORT'] ?? '10000'), location: join(root, '.devhost', 'azurite'), survivesParent: true },
     offlineModelPort: Number(process.env['OFFLINE_MODEL_PORT'] ?? '7072'),

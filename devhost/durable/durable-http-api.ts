@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { DURABLE_SYSTEM_KEY, type FunctionKeyStore } from '../host/function-keys.js';
 import { presentedKey } from '../http/http-dispatch.js';
+import { sendJson } from '../host/http-response.js';
 import { readBodyText, refuseTooLarge } from '../host/request-body.js';
 import { RPC_SEGMENT, WEBHOOK_PATH, managementUrls, type HubSettings } from './client-binding.js';
 import { RUNTIME_STATUSES, TERMINAL_STATUSES, type InstanceQuery, type InstanceRecord, type RuntimeStatus } from './durable-store.js';
@@ -33,10 +34,6 @@ function send(res: ServerResponse, status: number, body?: string, headers: Recor
     ...headers,
   });
   res.end(bytes);
-}
-
-function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
-  send(res, status, JSON.stringify(value), headers);
 }
 
 /** The extension's error body (ASP.NET `HttpError`). */

@@ -50,6 +50,9 @@ function positiveInt(value: unknown, fallback: number): number {
  * durable HTTP API the SDK's client calls. The core constructs it once the HTTP server listens.
  */
 export function createDurableExtension(services: HostServices): DurableExtension {
+  // `hubName` arrives with `%setting%` already resolved (host/app-settings.ts). `storageProvider`
+  // (azureStorage, azureManaged, mssql, netherite) and its connection setting are not read: the
+  // devhost's SQLite store stands in for whichever backend the app is deployed with.
   const settings = services.hostJson.extensions?.durableTask ?? {};
   const defaultConcurrency = 10 * availableParallelism();
   const hub: HubSettings = {

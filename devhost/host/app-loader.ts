@@ -2,6 +2,8 @@ import { existsSync, globSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ProgrammingModel, RegisteredFunction } from './core-types.js';
+import { AppLoadError } from './app-load-error.js';
+import { applyLocalSettings, readHostJson } from './app-settings.js';
 import type { HostJson } from './extension-types.js';
 import {
   AppRegistrations,
@@ -11,13 +13,8 @@ import {
 } from './functions-core-shim.js';
 import { compileRoute, RouteTemplateError } from '../http/http-route.js';
 
-/** Raised when the app cannot be hosted; the message lists every problem found. */
-export class AppLoadError extends Error {
-  override readonly name = 'AppLoadError';
-  constructor(readonly problems: string[]) {
-    super(`The app cannot be hosted:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-  }
-}
+export { AppLoadError } from './app-load-error.js';
+export { applyLocalSettings, readHostJson } from './app-settings.js';
 
 export interface LoadedApp {
   appDir: string;
@@ -64,57 +61,6 @@ export function resolveEntryFiles(appDir: string): string[] {
     throw new AppLoadError([`package.json "main" (${main}) matches no file in ${appDir}; did you build the app?`]);
   }
   return files;
-}
-
-/**
- * Copies `Values` from local.settings.json into process.env without overriding variables that
- * are already set, as `func start` does. Returns the names it set.
- */
-export function applyLocalSettings(appDir: string): string[] {
-  const file = join(appDir, 'local.settings.json');
-  if (!existsSync(file)) return [];
-  const settings = readJson<{ Values?: Record<string, unknown> }>(file, 'local.settings.json');
-  const applied: string[] = [];
-  for (const [key, value] of Object.entries(settings.Values ?? {})) {
-    if (process.env[key] === undefined && value !== undefined && value !== null) {
-      process.env[key] = String(value);
-      applied.push(key);
-    }
-  }
-  return applied;
-}
-
-function settingValue(text: string): unknown {
-  if (text === 'true' || text === 'false') return text === 'true';
-  if (/^-?\d+(\.\d+)?$/.test(text)) return Number(text);
-  return text;
-}
-
-/**
- * host.json with app-setting overrides applied, as the Functions host does: a setting named
- * `AzureFunctionsJobHost__extensions__durableTask__maxConcurrentActivityFunctions` replaces that
- * path (case-insensitive match on existing keys).
- */
-export function readHostJson(appDir: string, env: Readonly<Record<string, string | undefined>> = process.env): HostJson {
-  const file = join(appDir, 'host.json');
-  const hostJson = existsSync(file) ? readJson<HostJson>(file, 'host.json') : { version: '2.0' };
-  const prefix = 'azurefunctionsjobhost__';
-  for (const [name, value] of Object.entries(env)) {
-    if (value === undefined || !name.toLowerCase().startsWith(prefix)) continue;
-    const path = name.slice(prefix.length).split('__').filter(Boolean);
-    let node = hostJson as Record<string, unknown>;
-    path.forEach((segment, index) => {
-      const key = Object.keys(node).find((k) => k.toLowerCase() === segment.toLowerCase()) ?? segment;
-      if (index === path.length - 1) {
-        node[key] = settingValue(value);
-      } else {
-        const next = node[key];
-        node[key] = next && typeof next === 'object' ? next : {};
-        node = node[key] as Record<string, unknown>;
-      }
-    });
-  }
-  return hostJson;
 }
 
 function validate(raw: AppRegistrations): { functions: Map<string, RegisteredFunction>; problems: string[] } {
@@ -174,13 +120,15 @@ function validate(raw: AppRegistrations): { functions: Map<string, RegisteredFun
 
 /**
  * Loads a Functions v4 Node app folder the way the worker does: local settings into the
- * environment, then every entry file imported with `@azure/functions-core` provided.
- * Throws {@link AppLoadError} naming each bad registration.
+ * environment (never over a variable already set), then host.json read against that merged view
+ * (`AzureFunctionsJobHost__*` overrides, `%name%` references; see `app-settings.ts`), then every
+ * entry file imported with `@azure/functions-core` provided. `warn` hears about host.json
+ * references to settings that are not set. Throws {@link AppLoadError} naming each bad registration.
  */
-export async function loadApp(appDirInput: string): Promise<LoadedApp> {
+export async function loadApp(appDirInput: string, options: { warn?: (message: string) => void } = {}): Promise<LoadedApp> {
   const appDir = isAbsolute(appDirInput) ? appDirInput : resolve(appDirInput);
-  const hostJson = readHostJson(appDir);
   applyLocalSettings(appDir);
+  const hostJson = readHostJson(appDir, process.env, options.warn);
   let cached = loadedApps.get(appDir);
   if (!cached) {
     const files = resolveEntryFiles(appDir);

@@ -12,6 +12,7 @@ import { buildHttpRoutes, dispatchHttp, presentedKey, sendStatus, type HttpRoute
 import { createCrashPlan, parseCrashPoints } from './crash-points.js';
 import { createInvoker } from './invoker.js';
 import { createConsoleLogger, type DevhostLogger, type LogLevel } from './logger.js';
+import { sendJson, sendProblem } from './http-response.js';
 import { DEFAULT_REQUEST_BODY_LIMIT_BYTES, declaresTooMuch, readBodyText, refuseTooLarge } from './request-body.js';
 import { isCrossSiteWrite, isHostApiPath, isOwnHost, ownAuthorities } from './request-origin.js';
 import { STORAGE_RETRY_AFTER_SECONDS, openDatabase, storageHealth, type StorageHealth, type StorageOption } from './storage.js';
@@ -50,30 +51,9 @@ export interface Devhost {
 
 const QUIET_TRIGGERS = new Set(['orchestrationTrigger', 'activityTrigger', 'entityTrigger']);
 
-function sendJson(res: ServerResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
-  const body = Buffer.from(JSON.stringify(value));
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': String(body.length),
-    ...headers,
-  });
-  res.end(body);
-}
-
 /** 503 problem+json with `Retry-After`, naming SQLite's error. */
 function sendStorageUnavailable(res: ServerResponse, health: StorageHealth): void {
-  sendJson(
-    res,
-    503,
-    {
-      type: 'about:blank',
-      title: 'Service Unavailable',
-      status: 503,
-      code: 'StorageUnavailable',
-      detail: health.unavailable().message,
-    },
-    { 'content-type': 'application/problem+json; charset=utf-8', 'retry-after': String(STORAGE_RETRY_AFTER_SECONDS) },
-  );
+  sendProblem(res, 503, { code: 'StorageUnavailable', detail: health.unavailable().message }, { 'retry-after': String(STORAGE_RETRY_AFTER_SECONDS) });
 }
 
 async function readJsonBody(req: IncomingMessage, limitBytes: number): Promise<unknown> {
@@ -113,7 +93,7 @@ export async function startDevhost(options: DevhostOptions): Promise<Devhost> {
   const appDir = resolve(options.appDir);
   const logger = options.logger ?? createConsoleLogger(options.logLevel ?? 'info');
   setSystemLogSink((_level, _category, message) => logger.debug(`[worker] ${message}`));
-  const app = await loadApp(appDir);
+  const app = await loadApp(appDir, { warn: (message) => logger.warn(message) });
 
   const storage = options.storage ?? join(appDir, '.devhost', 'devhost.db');
   const db = openDatabase(storage, { logger });

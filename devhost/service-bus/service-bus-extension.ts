@@ -10,6 +10,7 @@ import {
   type StoredServiceBusMessage,
 } from './service-bus-store.js';
 import { acquireSettlementServer, registerSettler, releaseSettlementServer, toModelBindingData } from './service-bus-settlement.js';
+import { sendJson, sendProblem } from '../host/http-response.js';
 import { readBodyText, refuseTooLarge } from '../host/request-body.js';
 import { storageHealth } from '../host/storage.js';
 
@@ -405,7 +406,7 @@ export function createServiceBusExtension(services: HostServices, options: Servi
       try {
         queue = decodeURIComponent(match[1] ?? '');
       } catch {
-        sendProblem(res, 400, 'InvalidQueueName', 'The queue name is not valid percent-encoding.');
+        sendProblem(res, 400, { code: 'InvalidQueueName', detail: 'The queue name is not valid percent-encoding.' });
         return true;
       }
       const sub = match[2];
@@ -418,14 +419,14 @@ export function createServiceBusExtension(services: HostServices, options: Servi
       const maxParam = url.searchParams.get('maxMessages');
       const maxMessages = maxParam === null ? 100 : Number(maxParam);
       if (!Number.isInteger(maxMessages) || maxMessages < 1 || maxMessages > 5000) {
-        sendProblem(res, 400, 'InvalidQuery', 'maxMessages must be an integer from 1 to 5000.');
+        sendProblem(res, 400, { code: 'InvalidQuery', detail: 'maxMessages must be an integer from 1 to 5000.' });
         return true;
       }
       try {
         const messages = store.peek(queue, { deadLetter: sub === '/deadletter', maxMessages });
         sendJson(res, 200, messages.map(toAdminJson));
       } catch (error) {
-        if (error instanceof Error && error.name === 'InvalidServiceBusMessageError') sendProblem(res, 400, 'InvalidQueueName', error.message);
+        if (error instanceof Error && error.name === 'InvalidServiceBusMessageError') sendProblem(res, 400, { code: 'InvalidQueueName', detail: error.message });
         else throw error;
       }
       return true;
@@ -449,11 +450,13 @@ export function createServiceBusExtension(services: HostServices, options: Servi
     try {
       json = JSON.parse(text) as unknown;
     } catch {
-      return sendProblem(res, 400, 'InvalidJson', 'The body must be a JSON message {"body": ...} or an array of them.');
+      return sendProblem(res, 400, { code: 'InvalidJson', detail: 'The body must be a JSON message {"body": ...} or an array of them.' });
     }
     const parsed = adminMessagesSchema.safeParse(json);
     if (!parsed.success) {
-      return sendProblem(res, 400, 'InvalidMessage', z.prettifyError(parsed.error), {
+      return sendProblem(res, 400, {
+        code: 'InvalidMessage',
+        detail: z.prettifyError(parsed.error),
         errors: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
       });
     }
@@ -463,7 +466,7 @@ export function createServiceBusExtension(services: HostServices, options: Servi
       sendJson(res, 201, { messageIds: sent.map((s) => s.messageId) });
     } catch (error) {
       if (error instanceof Error && error.name === 'InvalidServiceBusMessageError') {
-        return sendProblem(res, 400, 'InvalidMessage', error.message);
+        return sendProblem(res, 400, { code: 'InvalidMessage', detail: error.message });
       }
       throw error;
     }
@@ -619,25 +622,9 @@ function toAdminJson(m: StoredServiceBusMessage): Record<string, unknown> {
   };
 }
 
-function sendJson(res: ServerResponse, status: number, value: unknown, contentType = 'application/json; charset=utf-8'): void {
-  const body = Buffer.from(JSON.stringify(value));
-  res.writeHead(status, { 'content-type': contentType, 'content-length': String(body.length) });
-  res.end(body);
-}
-
-function sendProblem(res: ServerResponse, status: number, code: string, detail: string, extensions: Record<string, unknown> = {}): void {
-  const titles: Record<number, string> = { 400: 'Bad Request', 405: 'Method Not Allowed', 413: 'Content Too Large' };
-  sendJson(
-    res,
-    status,
-    { type: 'about:blank', title: titles[status] ?? 'Error', status, detail, code, ...extensions },
-    'application/problem+json; charset=utf-8',
-  );
-}
-
 function sendMethodNotAllowed(res: ServerResponse, allow: string): true {
   res.setHeader('allow', allow);
-  sendProblem(res, 405, 'MethodNotAllowed', `Use ${allow} on this path.`);
+  sendProblem(res, 405, { code: 'MethodNotAllowed', detail: `Use ${allow} on this path.` });
   return true;
 }
 

@@ -29,7 +29,7 @@ describe('devhost start-up with an invalid app', () => {
 
 describe('host.json overrides from app settings', () => {
   it('applies AzureFunctionsJobHost__ paths as the Functions host does', async () => {
-    const { readHostJson } = await import('../../devhost/host/app-loader.js');
+    const { readHostJson } = await import('../../devhost/host/app-settings.js');
     const hostJson = readHostJson(join(fixtures, 'basic-app'), {
       AzureFunctionsJobHost__extensions__serviceBus__maxConcurrentCalls: '2',
       AZUREFUNCTIONSJOBHOST__extensions__durableTask__maxConcurrentActivityFunctions: '4',

@@ -3,6 +3,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
+import { sendJson } from '../../host/http-response.js';
+import { readBody } from '../../host/request-body.js';
 import {
   deterministicReply,
   estimateTokens,
@@ -306,12 +308,6 @@ function errorCodeFor(status: number): string {
   return 'invalid_request_error';
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers });
-  res.end(text);
-}
-
 function sendError(
   res: ServerResponse,
   status: number,
@@ -331,17 +327,16 @@ function sendError(
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > MAX_BODY_BYTES) throw new BadRequest(`request body exceeds ${MAX_BODY_BYTES} bytes`, 413);
-    chunks.push(buffer);
-  }
-  if (size === 0) return undefined;
+  let body: Buffer;
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    body = await readBody(req, MAX_BODY_BYTES);
+  } catch (error) {
+    if ((error as Error | undefined)?.name === 'RequestTooLargeError') throw new BadRequest(`request body exceeds ${MAX_BODY_BYTES} bytes`, 413);
+    throw error;
+  }
+  if (body.length === 0) return undefined;
+  try {
+    return JSON.parse(body.toString('utf8')) as unknown;
   } catch {
     throw new BadRequest('request body is not valid JSON');
   }
