@@ -90,6 +90,8 @@ export interface ToolCallInput {
   maxAttempts: number;
   /** First wait before a retry, in milliseconds; doubles per attempt. */
   retryIntervalMs: number;
+  /** Attempts the caller already made (its first one), so the outcome reports the total. */
+  attemptsBefore?: number;
 }
 
 export interface PrepareRunInput {

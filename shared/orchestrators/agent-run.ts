@@ -66,6 +66,16 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
   const base = { tenantId: input.tenantId, runId: input.runId, correlationId: input.correlationId };
   // One listener per execution: raced against every step so a cancel lands at the next step.
   const cancel = context.df.waitForExternalEvent(RUN_EVENTS.cancel);
+  /**
+   * Races `tasks` against the cancel listener. A cancel that arrived while the run waited on a
+   * step it does not race (recording an event, preparing the run) has already completed the
+   * listener, and the SDK does not look at a completed child of a new `Task.any` again: check it
+   * first (deterministic: replay sees the same history), or the cancel would be lost.
+   */
+  function* race(tasks: Task[]): Generator<Task, Task, unknown> {
+    if (cancel.isCompleted) return cancel;
+    return (yield context.df.Task.any([...tasks, cancel])) as Task;
+  }
   const bookkeeping = retryPolicy(1_000, 3);
 
   /** How the latest approval round ended; shown in the run view until the next round. */
@@ -96,7 +106,7 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
     let backoffMs = limits.modelRetryIntervalMs;
     for (;;) {
       const modelTask = callActivity(context, Activities.callModel, stepInput, retryPolicy(limits.modelRetryIntervalMs, limits.modelMaxAttempts));
-      const winner = yield context.df.Task.any([modelTask, cancel]);
+      const winner = yield* race([modelTask]);
       if (winner === cancel) return 'canceled';
       if (modelTask.isFaulted) throw modelTask.result;
       const model = resultOf(modelTask);
@@ -122,7 +132,7 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
       }
       progress('waiting_for_model', [], undefined, { retryAt: retryAt.toISOString(), reason, since: new Date(outageStartedMs).toISOString() });
       const timer = context.df.createTimer(retryAt);
-      const woke = yield context.df.Task.any([timer, cancel]);
+      const woke = yield* race([timer]);
       if (woke === cancel) {
         timer.cancel();
         return 'canceled';
@@ -166,7 +176,7 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
       // new task id (durable-js issue #574).
       const timer: TimerTask = context.df.createTimer(deadline);
       const event = context.df.waitForExternalEvent(RUN_EVENTS.approval);
-      const winner = yield context.df.Task.any([event, timer, cancel]);
+      const winner = yield* race([event, timer]);
       if (winner === timer) break;
       timer.cancel();
       if (winner === cancel) return 'canceled';
@@ -310,7 +320,7 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
         timers.push(timer);
         units.push(context.df.Task.any([context.df.Task.all(group.map((f) => context.df.Task.any([f.work]))), timer]));
       }
-      const winner = yield context.df.Task.any([context.df.Task.all(units), cancel]);
+      const winner = yield* race([context.df.Task.all(units)]);
       // Cancel the timers that lost so the instance can finish.
       for (const timer of timers) if (!timer.isCompleted) timer.cancel();
       if (winner === cancel) return 'canceled';
@@ -331,7 +341,7 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
             const work = callSubOrchestrator(
               context,
               Orchestrators.agentToolCall,
-              { tool: { ...base, agent: agentRef, call, timeoutMs: f.timeoutMs }, maxAttempts: f.attemptsLeft, retryIntervalMs: limits.toolRetryIntervalMs },
+              { tool: { ...base, agent: agentRef, call, timeoutMs: f.timeoutMs }, maxAttempts: f.attemptsLeft, retryIntervalMs: limits.toolRetryIntervalMs, attemptsBefore: 1 },
               `${input.runId}~${turn}~${call.id}`.slice(0, 256),
             );
             next.push({ ...f, work, kind: 'retry', attemptsLeft: 0 });
@@ -356,6 +366,8 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
       yield callActivity(context, Activities.prepareRun, { run: input, startedAt: context.df.currentUtcDateTime.toISOString() }, bookkeeping);
     }
     for (;;) {
+      // A cancel that arrived during bookkeeping is honoured here, before continue-as-new could drop it.
+      if (cancel.isCompleted) return yield* finish('canceled', undefined);
       if (turn >= limits.maxTurns) return yield* finish('max_turns', undefined);
       if (totalTokens(usage) >= limits.maxTotalTokens) return yield* finish('budget_exhausted', undefined);
       if (turnsThisGeneration >= limits.continueAsNewEveryTurns) {

@@ -25,8 +25,8 @@ export function* agentToolCallOrchestrator(context: OrchestrationContext): Gener
       callId: input.tool.call.id,
       name: input.tool.call.name,
       status: 'error',
-      content: { inline: JSON.stringify({ error: 'tool_failed', message, attempts: input.maxAttempts }) },
-      attempts: input.maxAttempts,
+      content: { inline: JSON.stringify({ error: 'tool_failed', message, attempts: input.maxAttempts + (input.attemptsBefore ?? 0) }) },
+      attempts: input.maxAttempts + (input.attemptsBefore ?? 0),
     };
   }
 }
