@@ -18,6 +18,7 @@ import type * as AgentActivities from '../shared/agent-runtime/agent-activities.
 import type { AgentRunInput, ToolOutcome } from '../shared/agent-runtime/run-types.js';
 import type * as CompositionRoot from '../shared/composition-root.js';
 import type * as MemoryBlobStoreModule from '../shared/storage/memory-blob-store.js';
+import type * as RunEventsModule from '../shared/agent-runtime/run-events.js';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -97,6 +98,7 @@ async function main(): Promise<void> {
   const { deps } = await appModule<typeof CompositionRoot>('shared/composition-root.js');
   const { createAgentActivities } = await appModule<typeof AgentActivities>('shared/agent-runtime/agent-activities.js');
   const { MemoryBlobStore } = await appModule<typeof MemoryBlobStoreModule>('shared/storage/memory-blob-store.js');
+  const { BlobRunEventSink, RunEventBus } = await appModule<typeof RunEventsModule>('shared/agent-runtime/run-events.js');
   const direct = createAgentActivities(deps.runtime);
   const code = encodeURIComponent(devhost.keys.keys.masterKey);
   const durable = devhost.extension(isDurableExtension);
@@ -169,10 +171,15 @@ async function main(): Promise<void> {
     console.log(`bench:agent ${TOOL_TURNS + 1} turns (${TOOL_TURNS} with ${TOOLS_PER_TURN} parallel tools + final answer), offline model at 0 ms, continue-as-new every ${agent.definition.limits.continueAsNewEveryTurns} turns, median of ${RUNS} paired runs`);
     // Orchestration overhead alone: both paths share the app's runtime object, so swapping its blob
     // store for an in-memory one takes storage latency (and its noise) out of both sides.
+    // The run-event bus writes the run's event log to Blob too: swap it with the store.
     const azureBlobs = deps.runtime.blobs;
-    deps.runtime.blobs = new MemoryBlobStore();
+    const azureEvents = deps.runtime.events;
+    const memory = new MemoryBlobStore();
+    deps.runtime.blobs = memory;
+    deps.runtime.events = new RunEventBus([{ name: 'blob', sink: new BlobRunEventSink(memory), required: true }], () => {});
     await measure('in-memory blob store: orchestration overhead');
     deps.runtime.blobs = azureBlobs;
+    deps.runtime.events = azureEvents;
     if (!process.env['BENCH_MEMORY_ONLY']) await measure('Azurite blob store: end to end');
   } finally {
     await devhost.stop();

@@ -202,14 +202,17 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
     const space = new TenantBlobSpace(deps.blobs, input.tenantId);
     const run = await loadRun(space, input.runId, input.agent);
     const { call } = input;
-    // One truth per step: a re-run after the outcome was stored returns that outcome and does not
-    // invoke the tool again (its side effect already happened once).
+    // One truth per step: a re-run after the outcome was stored returns that outcome. A tool with
+    // side effects is not invoked again (its effect already happened once); a tool without them
+    // may run again, and the outcome stored first still wins below (one read saved per call).
     const outcomePath = `runs/${input.runId}/tools/${call.id}.json`;
-    const stored = await space.get(outcomePath);
-    if (stored) return JSON.parse(stored.toString('utf8')) as ToolOutcome;
+    const tool = deps.tools.get(call.name);
+    if (tool?.sideEffects !== false) {
+      const stored = await space.get(outcomePath);
+      if (stored) return JSON.parse(stored.toString('utf8')) as ToolOutcome;
+    }
 
     const started = deps.nowMs();
-    const tool = deps.tools.get(call.name);
     let result: ToolResult;
     if (!tool) {
       result = { ok: false, error: { code: 'unknown_tool', message: `There is no tool named "${call.name}".` } };
