@@ -18,7 +18,21 @@ export default tseslint.config(
   },
   {
     languageOptions: {
-      globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly', fetch: 'readonly', Headers: 'readonly', AbortController: 'readonly', structuredClone: 'readonly' },
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        Buffer: 'readonly',
+        URL: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        setImmediate: 'readonly',
+        fetch: 'readonly',
+        Headers: 'readonly',
+        AbortController: 'readonly',
+        structuredClone: 'readonly',
+      },
     },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
@@ -50,7 +64,10 @@ export default tseslint.config(
       ],
       'no-restricted-syntax': [
         'error',
-        { selector: 'ImportExpression[source.value=/^(\\.\\.\\/)+(shared|functions|tools)(\\/|$)/]', message: 'The devhost must not import the app (shared/, functions/) or the project tools (tools/).' },
+        {
+          selector: 'ImportExpression[source.value=/^(\\.\\.\\/)+(shared|functions|tools)(\\/|$)/]',
+          message: 'The devhost must not import the app (shared/, functions/) or the project tools (tools/).',
+        },
       ],
     },
   },

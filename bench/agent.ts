@@ -168,7 +168,9 @@ async function main(): Promise<void> {
       console.log(`    CPU overhead per turn:                    ${median(cpuDiff).toFixed(2)} ms (process CPU time, same pairing; steadier than wall time on a shared VM)`);
       if (process.env['BENCH_VERBOSE']) console.log({ direct, durable });
     };
-    console.log(`bench:agent ${TOOL_TURNS + 1} turns (${TOOL_TURNS} with ${TOOLS_PER_TURN} parallel tools + final answer), offline model at 0 ms, continue-as-new every ${agent.definition.limits.continueAsNewEveryTurns} turns, median of ${RUNS} paired runs`);
+    console.log(
+      `bench:agent ${TOOL_TURNS + 1} turns (${TOOL_TURNS} with ${TOOLS_PER_TURN} parallel tools + final answer), offline model at 0 ms, continue-as-new every ${agent.definition.limits.continueAsNewEveryTurns} turns, median of ${RUNS} paired runs`,
+    );
     // Orchestration overhead alone: both paths share the app's runtime object, so swapping its blob
     // store for an in-memory one takes storage latency (and its noise) out of both sides.
     // The run-event bus writes the run's event log to Blob too: swap it with the store.

@@ -97,7 +97,9 @@ async function main(): Promise<void> {
     const p99 = percentile(latencies, 99);
 
     console.log('bench:durable (file-backed SQLite, in-process devhost, HTTP client path)');
-    console.log(`  (a) fan-out of 1,000 no-op activities:        ${activitiesPerSecond.toFixed(0)} activities/s (best of 3: ${fanOutRuns.map((r) => r.toFixed(0)).join(', ')})   target >= 3,000`);
+    console.log(
+      `  (a) fan-out of 1,000 no-op activities:        ${activitiesPerSecond.toFixed(0)} activities/s (best of 3: ${fanOutRuns.map((r) => r.toFixed(0)).join(', ')})   target >= 3,000`,
+    );
     console.log(
       `  (b) 100 concurrent orchestrations x 5 steps:  ${workItemsPerSecond.toFixed(0)} work items/s (${episodes} orchestrator episodes + ${activities} activities in ${concurrentMs.toFixed(0)} ms)   target >= 1,500`,
     );

@@ -34,7 +34,10 @@ try {
   const problems = [...compiled.diagnostics];
   const languageVersion = languageVersionOf(compiled.template);
   if (languageVersion !== '1.0') {
-    problems.push({ severity: 'Error', text: `main.bicep compiles to ARM languageVersion ${languageVersion}; managed applications need 1.0 (avoid user-defined types and unnamed modules)` });
+    problems.push({
+      severity: 'Error',
+      text: `main.bicep compiles to ARM languageVersion ${languageVersion}; managed applications need 1.0 (avoid user-defined types and unnamed modules)`,
+    });
   }
   writeCompiled(compiled, { clean: problems.length === 0, linted: true });
   if (problems.length > 0) {

@@ -39,7 +39,9 @@ const view = JSON.parse(readFileSync(join(INFRA_DIR, 'managed-app', 'viewDefinit
 const parameters = /** @type {Record<string, { defaultValue?: unknown }>} */ (template.parameters ?? {});
 const outputs = /** @type {Record<string, unknown>} */ (createUi.parameters?.outputs ?? {});
 const problems = [
-  ...Object.keys(outputs).filter((name) => !(name in parameters)).map((name) => `createUiDefinition output "${name}" is not a mainTemplate parameter`),
+  ...Object.keys(outputs)
+    .filter((name) => !(name in parameters))
+    .map((name) => `createUiDefinition output "${name}" is not a mainTemplate parameter`),
   ...Object.entries(parameters)
     .filter(([name, p]) => !('defaultValue' in p) && !(name in outputs))
     .map(([name]) => `mainTemplate parameter "${name}" has no default and no createUiDefinition output`),

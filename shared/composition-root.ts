@@ -185,9 +185,7 @@ export function createDeps(config: AppConfig, overrides: DepsOverrides = {}): De
       overrides.botConnector ??
       createConnectorClient({
         tokens:
-          config.bot.connectorToken.kind === 'static'
-            ? staticBotTokenProvider(config.bot.connectorToken.token)
-            : credentialBotTokenProvider(new DefaultAzureCredential(identity)),
+          config.bot.connectorToken.kind === 'static' ? staticBotTokenProvider(config.bot.connectorToken.token) : credentialBotTokenProvider(new DefaultAzureCredential(identity)),
         timeoutMs: config.bot.connectorTimeoutMs,
         requireHttps: config.bot.requireHttpsServiceUrl,
       }),

@@ -25,7 +25,12 @@ const optionalString = z.string().trim().min(1).optional();
 const csv = z
   .string()
   .default('')
-  .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
+  .transform((v) =>
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
 
 const ConfigSchema = z
   .object({
@@ -33,9 +38,18 @@ const ConfigSchema = z
     /** Queue the Service Bus door listens on. */
     AGENT_REQUESTS_QUEUE: z.string().min(1).max(260).default('agent-requests'),
     /** Upper bound on an agent request message body, in bytes. */
-    AGENT_REQUEST_MAX_BYTES: z.coerce.number().int().positive().max(1024 * 1024).default(256 * 1024),
+    AGENT_REQUEST_MAX_BYTES: z.coerce
+      .number()
+      .int()
+      .positive()
+      .max(1024 * 1024)
+      .default(256 * 1024),
     /** Azure: Service Bus namespace (`<name>.servicebus.windows.net`) for reply queues, reached with managed identity. */
-    SERVICEBUS_FULLY_QUALIFIED_NAMESPACE: z.string().trim().regex(/^[A-Za-z0-9.-]+$/, 'must be a host name such as my-ns.servicebus.windows.net').optional(),
+    SERVICEBUS_FULLY_QUALIFIED_NAMESPACE: z
+      .string()
+      .trim()
+      .regex(/^[A-Za-z0-9.-]+$/, 'must be a host name such as my-ns.servicebus.windows.net')
+      .optional(),
     /** Local only: the devhost base URL whose queue admin API receives replies. */
     LOCAL_SERVICEBUS_ADMIN_URL: z.url().optional(),
     /** Local only: the devhost key file (`masterKey`) that authorizes the queue admin API. */
@@ -50,7 +64,10 @@ const ConfigSchema = z
     STORAGE_BLOB_ACCOUNT_URL: z.url().optional(),
     /** Local only (Azurite). Refused outside `local`. */
     STORAGE_CONNECTION_STRING: optionalString,
-    STORAGE_CONTAINER: z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, 'must be a valid container name').default('agent-data'),
+    STORAGE_CONTAINER: z
+      .string()
+      .regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, 'must be a valid container name')
+      .default('agent-data'),
     MODEL_PROVIDER: z.enum(['azure-openai', 'openai-compatible']).optional(),
     /** OpenAI-compatible base URL ending in /v1 (locally: the offline model). */
     MODEL_BASE_URL: z.url().optional(),
@@ -83,7 +100,10 @@ const ConfigSchema = z
     TENANT_CATALOG_SOURCE: z.enum(['file', 'blob']).optional(),
     TENANT_CATALOG_FILE: z.string().min(1).default(DEFAULT_TENANT_CATALOG_FILE),
     /** Blob folder of tenant records (`<prefix><tenantId>.yaml`), outside any tenant's own data space. */
-    TENANT_CATALOG_BLOB_PREFIX: z.string().regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/?$/, 'must be a blob folder such as control-plane/tenants/').default('control-plane/tenants/'),
+    TENANT_CATALOG_BLOB_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/?$/, 'must be a blob folder such as control-plane/tenants/')
+      .default('control-plane/tenants/'),
     TENANT_CACHE_TTL_MS: z.coerce.number().int().min(0).max(3_600_000).default(60_000),
     /** Token authority; issuers are `<authority>/<tid>/v2.0`. Local: the devhost's development issuer. */
     AUTH_AUTHORITY: z.url().optional(),
@@ -102,21 +122,38 @@ const ConfigSchema = z
     LOCAL_SECRETS_FILE: z.string().min(1).default('.devhost/secrets.json'),
     SECRET_CACHE_TTL_MS: z.coerce.number().int().min(0).max(3_600_000).default(300_000),
     /** Largest accepted body on the HTTP doors (runs API, webhooks). */
-    HTTP_MAX_BODY_BYTES: z.coerce.number().int().positive().max(4 * 1024 * 1024).default(256 * 1024),
+    HTTP_MAX_BODY_BYTES: z.coerce
+      .number()
+      .int()
+      .positive()
+      .max(4 * 1024 * 1024)
+      .default(256 * 1024),
     /** Front-door requests per minute per tenant and per instance, when the tenant sets none. */
     RATE_LIMIT_DEFAULT_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000).default(600),
     /** NCRONTAB (6 fields, with seconds) of the `batchScheduler` timer itself. */
-    BATCH_SCHEDULER_SCHEDULE: z.string().trim().regex(/^\S+( \S+){5}$/, 'must be a 6-field NCRONTAB expression (with seconds)').default('0 */1 * * * *'),
+    BATCH_SCHEDULER_SCHEDULE: z
+      .string()
+      .trim()
+      .regex(/^\S+( \S+){5}$/, 'must be a 6-field NCRONTAB expression (with seconds)')
+      .default('0 */1 * * * *'),
     /**
      * How late a schedule's slot may still be started. Must cover the scheduler's own period, so
      * no slot falls between two firings; larger values catch up after downtime.
      */
-    BATCH_SCHEDULER_CATCH_UP_MS: z.coerce.number().int().min(1_000).max(7 * 86_400_000).default(300_000),
+    BATCH_SCHEDULER_CATCH_UP_MS: z.coerce
+      .number()
+      .int()
+      .min(1_000)
+      .max(7 * 86_400_000)
+      .default(300_000),
     /** Where schedules come from: `file` (local default) or `blob` (deployed default). */
     BATCH_SCHEDULES_SOURCE: z.enum(['file', 'blob']).optional(),
     BATCH_SCHEDULES_FILE: z.string().min(1).default(DEFAULT_SCHEDULES_FILE),
     /** Control-plane blob holding every schedule (outside any tenant's data space). */
-    BATCH_SCHEDULES_BLOB: z.string().regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'must be a blob path such as control-plane/schedules.yaml').default('control-plane/schedules.yaml'),
+    BATCH_SCHEDULES_BLOB: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'must be a blob path such as control-plane/schedules.yaml')
+      .default('control-plane/schedules.yaml'),
     /** The bot's Microsoft App ID: the audience of Bot Framework tokens. Unset: the bot door answers 404. */
     BOT_APP_ID: optionalString,
     /** Bot Framework OpenID metadata (its `jwks_uri` gives the signing keys). Tests point it at a loopback issuer. */
@@ -129,76 +166,75 @@ const ConfigSchema = z
     BOT_CONNECTOR_STATIC_TOKEN: z.string().min(1).default('local-connector-token'),
     BOT_CONNECTOR_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
   })
-  .superRefine((raw, ctx) => {
-    // Runs even when a key above failed (see `when`), so every bad key is listed at once; a key
-    // that failed may then hold its raw string, so read values defensively.
-    const c = raw as Partial<typeof raw>;
-    const deployed = c.APP_ENVIRONMENT !== 'local';
-    if (deployed && c.STORAGE_CONNECTION_STRING) {
-      ctx.addIssue({ code: 'custom', path: ['STORAGE_CONNECTION_STRING'], message: 'connection strings are local-only; use STORAGE_BLOB_ACCOUNT_URL with managed identity' });
-    }
-    if (deployed && !c.STORAGE_BLOB_ACCOUNT_URL) {
-      ctx.addIssue({ code: 'custom', path: ['STORAGE_BLOB_ACCOUNT_URL'], message: `required in ${c.APP_ENVIRONMENT}` });
-    }
-    const provider = c.MODEL_PROVIDER ?? (deployed ? 'azure-openai' : 'openai-compatible');
-    if (provider === 'azure-openai' && !c.AZURE_OPENAI_ENDPOINT) {
-      ctx.addIssue({ code: 'custom', path: ['AZURE_OPENAI_ENDPOINT'], message: 'required when MODEL_PROVIDER is azure-openai' });
-    }
-    if (provider === 'openai-compatible' && deployed && !c.MODEL_BASE_URL) {
-      ctx.addIssue({ code: 'custom', path: ['MODEL_BASE_URL'], message: `required in ${c.APP_ENVIRONMENT} when MODEL_PROVIDER is openai-compatible` });
-    }
-    if (typeof c.TENANT_CATALOG_BLOB_PREFIX === 'string' && c.TENANT_CATALOG_BLOB_PREFIX.startsWith('tenants/')) {
-      // tenants/{id}/ is each tenant's own data, which agents' tools may write.
-      ctx.addIssue({ code: 'custom', path: ['TENANT_CATALOG_BLOB_PREFIX'], message: 'must be outside tenants/ (tenant data space)' });
-    }
-    if (c.TENANCY_MODE === 'single' && !c.SINGLE_TENANT_ID) {
-      ctx.addIssue({ code: 'custom', path: ['SINGLE_TENANT_ID'], message: 'required when TENANCY_MODE is single' });
-    }
-    // Tokens are always validated; outside local the authority and keys must be reached over TLS.
-    for (const key of ['AUTH_AUTHORITY', 'AUTH_JWKS_URL'] as const) {
-      const value = c[key];
-      if (deployed && typeof value === 'string' && !value.startsWith('https://')) {
-        ctx.addIssue({ code: 'custom', path: [key], message: `must be https in ${c.APP_ENVIRONMENT}` });
+  .superRefine(
+    (raw, ctx) => {
+      // Runs even when a key above failed (see `when`), so every bad key is listed at once; a key
+      // that failed may then hold its raw string, so read values defensively.
+      const c = raw as Partial<typeof raw>;
+      const deployed = c.APP_ENVIRONMENT !== 'local';
+      if (deployed && c.STORAGE_CONNECTION_STRING) {
+        ctx.addIssue({ code: 'custom', path: ['STORAGE_CONNECTION_STRING'], message: 'connection strings are local-only; use STORAGE_BLOB_ACCOUNT_URL with managed identity' });
       }
-    }
-    if (deployed && (c.AUTH_AUDIENCES?.length ?? 0) === 0) {
-      ctx.addIssue({ code: 'custom', path: ['AUTH_AUDIENCES'], message: `required in ${c.APP_ENVIRONMENT} (the API's app id URI and/or client id)` });
-    }
-    if (deployed && typeof c.BOT_OPENID_METADATA_URL === 'string' && !c.BOT_OPENID_METADATA_URL.startsWith('https://')) {
-      ctx.addIssue({ code: 'custom', path: ['BOT_OPENID_METADATA_URL'], message: `must be https in ${c.APP_ENVIRONMENT}` });
-    }
-    if (deployed && c.BOT_CONNECTOR_TOKEN_SOURCE === 'static') {
-      ctx.addIssue({ code: 'custom', path: ['BOT_CONNECTOR_TOKEN_SOURCE'], message: 'static is local-only; use identity' });
-    }
-    if (typeof c.BATCH_SCHEDULES_BLOB === 'string' && c.BATCH_SCHEDULES_BLOB.startsWith('tenants/')) {
-      ctx.addIssue({ code: 'custom', path: ['BATCH_SCHEDULES_BLOB'], message: 'must be outside tenants/ (tenant data space)' });
-    }
-    if (deployed && c.LOCAL_SERVICEBUS_ADMIN_URL) {
-      ctx.addIssue({ code: 'custom', path: ['LOCAL_SERVICEBUS_ADMIN_URL'], message: 'local-only; use SERVICEBUS_FULLY_QUALIFIED_NAMESPACE' });
-    }
-    const badEgress = Array.isArray(c.TOOL_EGRESS_ALLOW_LIST) ? invalidEgressEntries(c.TOOL_EGRESS_ALLOW_LIST, { local: !deployed }) : [];
-    if (badEgress.length > 0) {
-      ctx.addIssue({ code: 'custom', path: ['TOOL_EGRESS_ALLOW_LIST'], message: `not host[:port] or *.suffix[:port]: ${badEgress.join(', ')}` });
-    }
-    const secrets = c.SECRETS_PROVIDER ?? (deployed ? 'key-vault' : 'local-file');
-    if (deployed && secrets === 'local-file') {
-      ctx.addIssue({ code: 'custom', path: ['SECRETS_PROVIDER'], message: 'local-file is local-only; use key-vault' });
-    }
-    if (secrets === 'key-vault' && !c.KEY_VAULT_URL) {
-      ctx.addIssue({ code: 'custom', path: ['KEY_VAULT_URL'], message: 'required when SECRETS_PROVIDER is key-vault' });
-    }
-  }, { when: () => true });
+      if (deployed && !c.STORAGE_BLOB_ACCOUNT_URL) {
+        ctx.addIssue({ code: 'custom', path: ['STORAGE_BLOB_ACCOUNT_URL'], message: `required in ${c.APP_ENVIRONMENT}` });
+      }
+      const provider = c.MODEL_PROVIDER ?? (deployed ? 'azure-openai' : 'openai-compatible');
+      if (provider === 'azure-openai' && !c.AZURE_OPENAI_ENDPOINT) {
+        ctx.addIssue({ code: 'custom', path: ['AZURE_OPENAI_ENDPOINT'], message: 'required when MODEL_PROVIDER is azure-openai' });
+      }
+      if (provider === 'openai-compatible' && deployed && !c.MODEL_BASE_URL) {
+        ctx.addIssue({ code: 'custom', path: ['MODEL_BASE_URL'], message: `required in ${c.APP_ENVIRONMENT} when MODEL_PROVIDER is openai-compatible` });
+      }
+      if (typeof c.TENANT_CATALOG_BLOB_PREFIX === 'string' && c.TENANT_CATALOG_BLOB_PREFIX.startsWith('tenants/')) {
+        // tenants/{id}/ is each tenant's own data, which agents' tools may write.
+        ctx.addIssue({ code: 'custom', path: ['TENANT_CATALOG_BLOB_PREFIX'], message: 'must be outside tenants/ (tenant data space)' });
+      }
+      if (c.TENANCY_MODE === 'single' && !c.SINGLE_TENANT_ID) {
+        ctx.addIssue({ code: 'custom', path: ['SINGLE_TENANT_ID'], message: 'required when TENANCY_MODE is single' });
+      }
+      // Tokens are always validated; outside local the authority and keys must be reached over TLS.
+      for (const key of ['AUTH_AUTHORITY', 'AUTH_JWKS_URL'] as const) {
+        const value = c[key];
+        if (deployed && typeof value === 'string' && !value.startsWith('https://')) {
+          ctx.addIssue({ code: 'custom', path: [key], message: `must be https in ${c.APP_ENVIRONMENT}` });
+        }
+      }
+      if (deployed && (c.AUTH_AUDIENCES?.length ?? 0) === 0) {
+        ctx.addIssue({ code: 'custom', path: ['AUTH_AUDIENCES'], message: `required in ${c.APP_ENVIRONMENT} (the API's app id URI and/or client id)` });
+      }
+      if (deployed && typeof c.BOT_OPENID_METADATA_URL === 'string' && !c.BOT_OPENID_METADATA_URL.startsWith('https://')) {
+        ctx.addIssue({ code: 'custom', path: ['BOT_OPENID_METADATA_URL'], message: `must be https in ${c.APP_ENVIRONMENT}` });
+      }
+      if (deployed && c.BOT_CONNECTOR_TOKEN_SOURCE === 'static') {
+        ctx.addIssue({ code: 'custom', path: ['BOT_CONNECTOR_TOKEN_SOURCE'], message: 'static is local-only; use identity' });
+      }
+      if (typeof c.BATCH_SCHEDULES_BLOB === 'string' && c.BATCH_SCHEDULES_BLOB.startsWith('tenants/')) {
+        ctx.addIssue({ code: 'custom', path: ['BATCH_SCHEDULES_BLOB'], message: 'must be outside tenants/ (tenant data space)' });
+      }
+      if (deployed && c.LOCAL_SERVICEBUS_ADMIN_URL) {
+        ctx.addIssue({ code: 'custom', path: ['LOCAL_SERVICEBUS_ADMIN_URL'], message: 'local-only; use SERVICEBUS_FULLY_QUALIFIED_NAMESPACE' });
+      }
+      const badEgress = Array.isArray(c.TOOL_EGRESS_ALLOW_LIST) ? invalidEgressEntries(c.TOOL_EGRESS_ALLOW_LIST, { local: !deployed }) : [];
+      if (badEgress.length > 0) {
+        ctx.addIssue({ code: 'custom', path: ['TOOL_EGRESS_ALLOW_LIST'], message: `not host[:port] or *.suffix[:port]: ${badEgress.join(', ')}` });
+      }
+      const secrets = c.SECRETS_PROVIDER ?? (deployed ? 'key-vault' : 'local-file');
+      if (deployed && secrets === 'local-file') {
+        ctx.addIssue({ code: 'custom', path: ['SECRETS_PROVIDER'], message: 'local-file is local-only; use key-vault' });
+      }
+      if (secrets === 'key-vault' && !c.KEY_VAULT_URL) {
+        ctx.addIssue({ code: 'custom', path: ['KEY_VAULT_URL'], message: 'required when SECRETS_PROVIDER is key-vault' });
+      }
+    },
+    { when: () => true },
+  );
 
 /** Every setting the app reads (the keys of the schema), for documentation checks. */
 export const CONFIG_SETTING_NAMES: readonly string[] = Object.keys(ConfigSchema.shape);
 
-export type BlobConnectionConfig =
-  | { kind: 'identity'; accountUrl: string; container: string }
-  | { kind: 'connection-string'; connectionString: string; container: string };
+export type BlobConnectionConfig = { kind: 'identity'; accountUrl: string; container: string } | { kind: 'connection-string'; connectionString: string; container: string };
 
-export type ModelConfig =
-  | { kind: 'azure'; endpoint: string; apiVersion: string }
-  | { kind: 'openai-compatible'; baseUrl: string };
+export type ModelConfig = { kind: 'azure'; endpoint: string; apiVersion: string } | { kind: 'openai-compatible'; baseUrl: string };
 
 export interface AppConfig {
   environment: 'local' | 'dev' | 'staging' | 'prod';
@@ -321,9 +357,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       schedulerSchedule: c.BATCH_SCHEDULER_SCHEDULE,
       catchUpMs: c.BATCH_SCHEDULER_CATCH_UP_MS,
       schedules:
-        (c.BATCH_SCHEDULES_SOURCE ?? (local ? 'file' : 'blob')) === 'file'
-          ? { kind: 'file', path: c.BATCH_SCHEDULES_FILE }
-          : { kind: 'blob', path: c.BATCH_SCHEDULES_BLOB },
+        (c.BATCH_SCHEDULES_SOURCE ?? (local ? 'file' : 'blob')) === 'file' ? { kind: 'file', path: c.BATCH_SCHEDULES_FILE } : { kind: 'blob', path: c.BATCH_SCHEDULES_BLOB },
     },
     bot: {
       appId: c.BOT_APP_ID,
@@ -331,9 +365,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       issuer: c.BOT_TOKEN_ISSUER,
       clockSkewMs: c.BOT_CLOCK_SKEW_MS,
       connectorToken:
-        (c.BOT_CONNECTOR_TOKEN_SOURCE ?? (local ? 'static' : 'identity')) === 'static'
-          ? { kind: 'static', token: c.BOT_CONNECTOR_STATIC_TOKEN }
-          : { kind: 'identity' },
+        (c.BOT_CONNECTOR_TOKEN_SOURCE ?? (local ? 'static' : 'identity')) === 'static' ? { kind: 'static', token: c.BOT_CONNECTOR_STATIC_TOKEN } : { kind: 'identity' },
       connectorTimeoutMs: c.BOT_CONNECTOR_TIMEOUT_MS,
       requireHttpsServiceUrl: !local,
     },

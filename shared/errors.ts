@@ -38,7 +38,11 @@ export class AppError extends Error implements AppErrorShape {
 
 export class ValidationError extends AppError {
   override readonly name = 'ValidationError';
-  constructor(message: string, readonly problems: readonly string[] = [], code = 'validation_failed') {
+  constructor(
+    message: string,
+    readonly problems: readonly string[] = [],
+    code = 'validation_failed',
+  ) {
     super(code, 400, message, { extensions: problems.length ? { errors: problems } : {} });
   }
 }

@@ -87,10 +87,7 @@ export interface StartedServices {
  * one. `kept` names the settings left as the user set them although they differ from what was
  * started (names only: a connection string may hold a secret), so `npm start` can say so.
  */
-export function localStackSettings(
-  settings: Readonly<Record<string, string | undefined>>,
-  started: StartedServices,
-): { fill: Record<string, string>; kept: string[] } {
+export function localStackSettings(settings: Readonly<Record<string, string | undefined>>, started: StartedServices): { fill: Record<string, string>; kept: string[] } {
   const wanted: Record<string, string> = {
     AUTH_AUTHORITY: started.devIssuerUrl,
     STORAGE_CONNECTION_STRING: started.azuriteConnectionString,

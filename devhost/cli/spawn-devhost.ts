@@ -26,11 +26,10 @@ export interface SpawnedDevhost {
  * process on a free port and resolves once it prints its URL. For tests and benchmarks.
  */
 export function spawnDevhost(args: string[], env: NodeJS.ProcessEnv = {}): Promise<SpawnedDevhost> {
-  const child = spawn(
-    process.execPath,
-    ['--disable-warning=ExperimentalWarning', devhostCliPath, '--port', '0', ...args],
-    { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', devhostCliPath, '--port', '0', ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {

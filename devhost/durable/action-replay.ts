@@ -318,7 +318,17 @@ class ShimReplay {
   // O(history) per episode.
   #scheduleActivity(name: string, input: LazyJson): SimTask {
     const task = new SimTask();
-    this.#take({ kind: 'activity', id: this.#nextId++, name, get inputJson() { return input(); } }, task);
+    this.#take(
+      {
+        kind: 'activity',
+        id: this.#nextId++,
+        name,
+        get inputJson() {
+          return input();
+        },
+      },
+      task,
+    );
     return task;
   }
 
@@ -326,7 +336,18 @@ class ShimReplay {
     const task = new SimTask();
     const id = this.#nextId++;
     const instanceId = explicitId ?? `${this.input.executionId}:${id}`;
-    this.#take({ kind: 'subOrchestration', id, name, instanceId, get inputJson() { return input(); } }, task);
+    this.#take(
+      {
+        kind: 'subOrchestration',
+        id,
+        name,
+        instanceId,
+        get inputJson() {
+          return input();
+        },
+      },
+      task,
+    );
     return task;
   }
 

@@ -68,9 +68,7 @@ function secondsParam(url: URL, name: string): number | undefined {
 
 function statusesParam(url: URL): RuntimeStatus[] | undefined {
   const values = url.searchParams.getAll('runtimeStatus').flatMap((v) => v.split(','));
-  const statuses = values
-    .map((v) => RUNTIME_STATUSES.find((s) => s.toLowerCase() === v.trim().toLowerCase()))
-    .filter((s): s is RuntimeStatus => s !== undefined);
+  const statuses = values.map((v) => RUNTIME_STATUSES.find((s) => s.toLowerCase() === v.trim().toLowerCase())).filter((s): s is RuntimeStatus => s !== undefined);
   return statuses.length > 0 ? statuses : undefined;
 }
 
@@ -353,9 +351,14 @@ export function createDurableHttpApi(options: DurableHttpApiOptions): Handler {
         res.destroy();
       } else if ((error as Error)?.name === 'StorageUnavailableError') {
         // Nothing was acknowledged; the caller may retry after Retry-After.
-        sendJson(res, 503, { Message: 'The durable store cannot be written; retry later.', ExceptionMessage: (error as Error).message }, {
-          'retry-after': String(STORAGE_RETRY_AFTER_SECONDS),
-        });
+        sendJson(
+          res,
+          503,
+          { Message: 'The durable store cannot be written; retry later.', ExceptionMessage: (error as Error).message },
+          {
+            'retry-after': String(STORAGE_RETRY_AFTER_SECONDS),
+          },
+        );
       } else if (error instanceof DurableApiError) {
         sendError(res, error.status, error.message, error.exceptionMessage, error.exceptionType);
       } else if ((error as Error | undefined)?.name === 'RequestTooLargeError') {

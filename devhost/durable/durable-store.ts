@@ -24,16 +24,7 @@ export type RuntimeStatus = 'Pending' | 'Running' | 'Completed' | 'ContinuedAsNe
 
 export const TERMINAL_STATUSES: ReadonlySet<RuntimeStatus> = new Set(['Completed', 'Failed', 'Canceled', 'Terminated']);
 
-export const RUNTIME_STATUSES: readonly RuntimeStatus[] = [
-  'Pending',
-  'Running',
-  'Completed',
-  'ContinuedAsNew',
-  'Failed',
-  'Canceled',
-  'Terminated',
-  'Suspended',
-];
+export const RUNTIME_STATUSES: readonly RuntimeStatus[] = ['Pending', 'Running', 'Completed', 'ContinuedAsNew', 'Failed', 'Canceled', 'Terminated', 'Suspended'];
 
 /** One orchestration instance (the current execution; older generations are not kept). */
 export interface InstanceRecord {
@@ -292,9 +283,7 @@ export class DurableStore {
     try {
       this.#commitPending();
     } catch (error) {
-      this.#logger.error(
-        `durable: committing ${this.#units.length} change(s) failed: ${sqliteMessage(error)}; they are kept, in order, and retried`,
-      );
+      this.#logger.error(`durable: committing ${this.#units.length} change(s) failed: ${sqliteMessage(error)}; they are kept, in order, and retried`);
       throw this.#health.fail(error);
     }
   }
@@ -455,9 +444,7 @@ export class DurableStore {
 
   /** Instances that are not in a terminal state. */
   activeInstances(): InstanceRecord[] {
-    return this.#all<InstanceRow>(
-      "SELECT * FROM durable_instances WHERE status NOT IN ('Completed', 'Failed', 'Canceled', 'Terminated') ORDER BY created_at",
-    ).map(toInstance);
+    return this.#all<InstanceRow>("SELECT * FROM durable_instances WHERE status NOT IN ('Completed', 'Failed', 'Canceled', 'Terminated') ORDER BY created_at").map(toInstance);
   }
 
   /** The history of an instance's current execution, oldest first. */
@@ -512,9 +499,7 @@ export class DurableStore {
       'SELECT * FROM durable_entities WHERE entity_id = ?',
       entityId,
     );
-    return row
-      ? { entityId: row.entity_id, name: row.name, key: row.key, exists: row.present === 1, state: row.state, updatedAt: row.updated_at }
-      : undefined;
+    return row ? { entityId: row.entity_id, name: row.name, key: row.key, exists: row.present === 1, state: row.state, updatedAt: row.updated_at } : undefined;
   }
 
   entities(name: string | undefined): EntityRecord[] {

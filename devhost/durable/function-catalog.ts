@@ -35,10 +35,7 @@ export class DurableFunctionIndex implements FunctionCatalog {
   missing(kind: FunctionKind, name: string): string | undefined {
     if (this.find(kind, name)) return undefined;
     const known = this.names(kind);
-    const info =
-      known.length > 0
-        ? `The following are the known ${kind} functions: '${known.join("', '")}'.`
-        : `No ${kind} functions are currently registered!`;
+    const info = known.length > 0 ? `The following are the known ${kind} functions: '${known.join("', '")}'.` : `No ${kind} functions are currently registered!`;
     return `The function '${name}' doesn't exist, is disabled, or is not an ${kind} function. Additional info: ${info}`;
   }
 }

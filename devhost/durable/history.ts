@@ -137,4 +137,3 @@ export function historyJsonForSdk(events: readonly HistoryEvent[], played: boole
   }
   return json;
 }
-

@@ -2,15 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Invoker, RegisteredFunction } from '../host/core-types.js';
 import type { DevhostLogger } from '../host/logger.js';
 import { replayActions, type ScheduledWork } from './action-replay.js';
-import {
-  TERMINAL_STATUSES,
-  type DurableStore,
-  type EntityRecord,
-  type InboxRecord,
-  type InstanceQuery,
-  type InstanceRecord,
-  type RuntimeStatus,
-} from './durable-store.js';
+import { TERMINAL_STATUSES, type DurableStore, type EntityRecord, type InboxRecord, type InstanceQuery, type InstanceRecord, type RuntimeStatus } from './durable-store.js';
 import { EntityScheduler } from './entity-scheduler.js';
 import { DurableFunctionIndex } from './function-catalog.js';
 import { EventType, OrchestrationStatusNumber, historyEvent, historyJsonForSdk, type FailureDetails, type HistoryEvent } from './history.js';
@@ -236,12 +228,7 @@ export class OrchestrationEngine {
   #isIdle(): boolean {
     return (
       this.#stopping ||
-      (this.#ready.length === 0 &&
-        this.#runningEpisodes === 0 &&
-        this.#runningActivities === 0 &&
-        this.#activities.length === 0 &&
-        !this.#pumpScheduled &&
-        this.entities.idle)
+      (this.#ready.length === 0 && this.#runningEpisodes === 0 && this.#runningActivities === 0 && this.#activities.length === 0 && !this.#pumpScheduled && this.entities.idle)
     );
   }
 
@@ -377,11 +364,14 @@ export class OrchestrationEngine {
         clearTimeout(timer);
         resolve(record);
       };
-      const timer = setTimeout(() => {
-        set.delete(onDone);
-        if (set.size === 0 && this.#waiters.get(instanceId) === set) this.#waiters.delete(instanceId);
-        resolve(undefined);
-      }, Math.max(0, timeoutMs));
+      const timer = setTimeout(
+        () => {
+          set.delete(onDone);
+          if (set.size === 0 && this.#waiters.get(instanceId) === set) this.#waiters.delete(instanceId);
+          resolve(undefined);
+        },
+        Math.max(0, timeoutMs),
+      );
       set.add(onDone);
       this.#waiters.set(instanceId, set);
     });
@@ -405,7 +395,12 @@ export class OrchestrationEngine {
   }
 
   /** Creates an instance with its `ExecutionStarted` message (one deferred unit). */
-  #createInstance(name: string, instanceId: string, inputJson: string | undefined, parent: { instanceId: string; executionId: string; taskId: number; name: string } | undefined): void {
+  #createInstance(
+    name: string,
+    instanceId: string,
+    inputJson: string | undefined,
+    parent: { instanceId: string; executionId: string; taskId: number; name: string } | undefined,
+  ): void {
     const now = Date.now();
     const record: InstanceRecord = {
       instanceId,
@@ -746,7 +741,17 @@ export class OrchestrationEngine {
     if (state.isDone && finished) {
       const output = JSON.stringify(state.output ?? null);
       const closing = historyEvent(EventType.ExecutionCompleted, now, { OrchestrationStatus: OrchestrationStatusNumber.Completed, Result: output });
-      this.#finish(active, 'Completed', output, [...allEvents, historyEvent(EventType.OrchestratorCompleted, now), closing], consumedSeqs, now, undefined, customStatus, scheduling.effects);
+      this.#finish(
+        active,
+        'Completed',
+        output,
+        [...allEvents, historyEvent(EventType.OrchestratorCompleted, now), closing],
+        consumedSeqs,
+        now,
+        undefined,
+        customStatus,
+        scheduling.effects,
+      );
       return;
     }
     allEvents.push(historyEvent(EventType.OrchestratorCompleted, now));
@@ -876,7 +881,17 @@ export class OrchestrationEngine {
   ): void {
     const details = `Message: ${reason}`;
     const closing = historyEvent(EventType.ExecutionCompleted, now, { OrchestrationStatus: OrchestrationStatusNumber.Failed, Result: reason });
-    this.#finish(active, 'Failed', reason, [...events, historyEvent(EventType.OrchestratorCompleted, now), closing], consumedSeqs, now, { reason, details, failureDetails: undefined }, customStatus, effects);
+    this.#finish(
+      active,
+      'Failed',
+      reason,
+      [...events, historyEvent(EventType.OrchestratorCompleted, now), closing],
+      consumedSeqs,
+      now,
+      { reason, details, failureDetails: undefined },
+      customStatus,
+      effects,
+    );
   }
 
   /** Ends the execution: final history, status and output, the parent's notification. */

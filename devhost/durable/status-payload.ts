@@ -40,7 +40,8 @@ export function presentHistory(history: readonly HistoryEvent[], options: Status
       case EventType.TaskFailed:
       case EventType.SubOrchestrationInstanceCompleted:
       case EventType.SubOrchestrationInstanceFailed: {
-        const createdType = event.EventType === EventType.TaskCompleted || event.EventType === EventType.TaskFailed ? EventType.TaskScheduled : EventType.SubOrchestrationInstanceCreated;
+        const createdType =
+          event.EventType === EventType.TaskCompleted || event.EventType === EventType.TaskFailed ? EventType.TaskScheduled : EventType.SubOrchestrationInstanceCreated;
         const origin = scheduled.get(`${createdType}_${event.TaskScheduledId ?? -1}`);
         if (origin) {
           item['ScheduledTime'] = origin.time;

@@ -5,12 +5,7 @@ import type { ProgrammingModel, RegisteredFunction } from './core-types.js';
 import { AppLoadError } from './app-load-error.js';
 import { applyLocalSettings, readHostJson } from './app-settings.js';
 import type { HostJson } from './extension-types.js';
-import {
-  AppRegistrations,
-  captureRegistrations,
-  currentProgrammingModel,
-  installFunctionsCoreShim,
-} from './functions-core-shim.js';
+import { AppRegistrations, captureRegistrations, currentProgrammingModel, installFunctionsCoreShim } from './functions-core-shim.js';
 import { compileRoute, RouteTemplateError } from '../http/http-route.js';
 
 export { AppLoadError } from './app-load-error.js';
@@ -25,14 +20,7 @@ export interface LoadedApp {
 }
 
 /** Binding types the devhost can serve. Anything else stops the host at start. */
-const SUPPORTED_TRIGGERS = new Set([
-  'httpTrigger',
-  'timerTrigger',
-  'serviceBusTrigger',
-  'orchestrationTrigger',
-  'activityTrigger',
-  'entityTrigger',
-]);
+const SUPPORTED_TRIGGERS = new Set(['httpTrigger', 'timerTrigger', 'serviceBusTrigger', 'orchestrationTrigger', 'activityTrigger', 'entityTrigger']);
 const SUPPORTED_BINDINGS = new Set(['http', 'serviceBus', 'durableClient']);
 const HTTP_METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'TRACE', 'CONNECT']);
 
@@ -55,7 +43,9 @@ export function resolveEntryFiles(appDir: string): string[] {
   const pkg = readJson<{ main?: unknown }>(pkgFile, 'package.json');
   const main = typeof pkg.main === 'string' && pkg.main.trim() !== '' ? pkg.main : 'index.js';
   const files = /[*?{[]/.test(main)
-    ? globSync(main, { cwd: appDir }).map((f) => resolve(appDir, f)).sort()
+    ? globSync(main, { cwd: appDir })
+        .map((f) => resolve(appDir, f))
+        .sort()
     : [resolve(appDir, main)].filter((f) => existsSync(f));
   if (files.length === 0) {
     throw new AppLoadError([`package.json "main" (${main}) matches no file in ${appDir}; did you build the app?`]);
@@ -73,9 +63,7 @@ function validate(raw: AppRegistrations): { functions: Map<string, RegisteredFun
       problems.push(`${where} is registered twice`);
       continue;
     }
-    const triggers = Object.entries(metadata.bindings).filter(
-      ([, b]) => b.direction === 'in' && typeof b.type === 'string' && b.type.endsWith('Trigger'),
-    );
+    const triggers = Object.entries(metadata.bindings).filter(([, b]) => b.direction === 'in' && typeof b.type === 'string' && b.type.endsWith('Trigger'));
     if (triggers.length !== 1) {
       problems.push(`${where} must have exactly one trigger, found ${triggers.length}`);
       continue;

@@ -74,10 +74,7 @@ export class FunctionKeyStore {
   levelOf(presented: string | undefined, functionName: string | undefined): AuthLevel | undefined {
     if (!presented) return undefined;
     if (safeEqual(presented, this.keys.masterKey)) return 'admin';
-    const candidates = [
-      ...Object.values(this.keys.hostKeys),
-      ...(functionName ? Object.values(this.keys.functionKeys[functionName] ?? {}) : []),
-    ];
+    const candidates = [...Object.values(this.keys.hostKeys), ...(functionName ? Object.values(this.keys.functionKeys[functionName] ?? {}) : [])];
     return candidates.some((k) => safeEqual(presented, k)) ? 'function' : undefined;
   }
 

@@ -1,11 +1,5 @@
 import Module from 'node:module';
-import type {
-  FunctionCallback,
-  FunctionMetadata,
-  HookCallback,
-  HookName,
-  ProgrammingModel,
-} from './core-types.js';
+import type { FunctionCallback, FunctionMetadata, HookCallback, HookName, ProgrammingModel } from './core-types.js';
 
 /**
  * Provides `@azure/functions-core`, the module the real Node worker injects, so the unmodified

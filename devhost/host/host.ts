@@ -63,9 +63,7 @@ async function readJsonBody(req: IncomingMessage, limitBytes: number): Promise<u
 
 /** A request URL for the log, without keys (`code=` values, the durable rpc base's key segment). */
 function redactedUrl(raw: string | undefined): string {
-  return (raw ?? '')
-    .replace(/([?&]code=)[^&#]*/gi, '$1<redacted>')
-    .replace(/(\/runtime\/webhooks\/durabletask\/rpc\/)[^/?#]*/i, '$1<redacted>');
+  return (raw ?? '').replace(/([?&]code=)[^&#]*/gi, '$1<redacted>').replace(/(\/runtime\/webhooks\/durabletask\/rpc\/)[^/?#]*/i, '$1<redacted>');
 }
 
 /** One line per function, like `func start` prints them. */
@@ -105,8 +103,7 @@ export async function startDevhost(options: DevhostOptions): Promise<Devhost> {
   const prefix = routePrefixSetting.replace(/^\/+|\/+$/g, '') === '' ? '' : `/${routePrefixSetting.replace(/^\/+|\/+$/g, '').toLowerCase()}`;
   const routes = buildHttpRoutes(app.functions.values(), prefix);
   const envLimit = Number(process.env['FUNCTIONS_REQUEST_BODY_SIZE_LIMIT']);
-  const maxRequestBodyBytes =
-    options.maxRequestBodyBytes ?? (Number.isFinite(envLimit) && envLimit > 0 ? envLimit : DEFAULT_REQUEST_BODY_LIMIT_BYTES);
+  const maxRequestBodyBytes = options.maxRequestBodyBytes ?? (Number.isFinite(envLimit) && envLimit > 0 ? envLimit : DEFAULT_REQUEST_BODY_LIMIT_BYTES);
 
   const extensions: HostExtension[] = [];
   const crashCheck = createCrashPlan(parseCrashPoints(process.env['DEVHOST_CRASH_AFTER']), (point) => {
@@ -257,9 +254,7 @@ export async function startDevhost(options: DevhostOptions): Promise<Devhost> {
     }
     const orphan = [...app.functions.values()].filter((fn) => fn.trigger.type !== 'httpTrigger' && !claimed.has(fn.trigger.type));
     if (orphan.length > 0) {
-      throw new Error(
-        `No devhost extension serves: ${orphan.map((fn) => `function "${fn.name}" (${fn.trigger.type})`).join(', ')}`,
-      );
+      throw new Error(`No devhost extension serves: ${orphan.map((fn) => `function "${fn.name}" (${fn.trigger.type})`).join(', ')}`);
     }
     for (const extension of extensions) await extension.start();
     for (const hook of app.registrations.hooksFor('appStart')) {

@@ -1,15 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { LoadedApp } from './app-loader.js';
-import type {
-  CoreInvocationContext,
-  FunctionCallback,
-  InvocationOutcome,
-  Invoker,
-  RegisteredFunction,
-  RpcParameterBinding,
-  RpcTypedData,
-} from './core-types.js';
+import type { CoreInvocationContext, FunctionCallback, InvocationOutcome, Invoker, RegisteredFunction, RpcParameterBinding, RpcTypedData } from './core-types.js';
 import type { HostExtension } from './extension-types.js';
 import type { DevhostLogger } from './logger.js';
 
@@ -35,10 +27,7 @@ function userLogSink(logger: DevhostLogger, fn: string): CoreInvocationContext['
   };
 }
 
-async function runHooks(
-  hooks: readonly ((ctx: Record<string, unknown>) => unknown)[],
-  ctx: Record<string, unknown>,
-): Promise<void> {
+async function runHooks(hooks: readonly ((ctx: Record<string, unknown>) => unknown)[], ctx: Record<string, unknown>): Promise<void> {
   for (const hook of [...hooks]) await hook(ctx);
 }
 
@@ -109,11 +98,7 @@ export function createInvoker(options: InvokerOptions): Invoker {
         error: undefined,
       };
       try {
-        postCtx['result'] = await model.invokeFunction(
-          context,
-          preCtx['inputs'] as unknown[],
-          preCtx['functionCallback'] as FunctionCallback,
-        );
+        postCtx['result'] = await model.invokeFunction(context, preCtx['inputs'] as unknown[], preCtx['functionCallback'] as FunctionCallback);
       } catch (error) {
         postCtx['error'] = error;
       }

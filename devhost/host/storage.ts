@@ -8,8 +8,7 @@ export type StorageOption = 'memory' | string;
 
 const CONNECTION_PRAGMAS = 'PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;';
 const PROBE =
-  'CREATE TABLE IF NOT EXISTS devhost_write_probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL); ' +
-  'INSERT OR REPLACE INTO devhost_write_probe (id, at) VALUES (1, unixepoch());';
+  'CREATE TABLE IF NOT EXISTS devhost_write_probe (id INTEGER PRIMARY KEY, at INTEGER NOT NULL); ' + 'INSERT OR REPLACE INTO devhost_write_probe (id, at) VALUES (1, unixepoch());';
 
 /**
  * Opens the devhost's one embedded database. Queues, durable instances, histories and timers

@@ -99,12 +99,7 @@ export interface HttpDispatcherOptions {
  * method the route does not accept (the host does not send 405), 401 for a missing or wrong
  * key, 413 over the body limit, 500 with an empty body when the handler throws.
  */
-export async function dispatchHttp(
-  options: HttpDispatcherOptions,
-  req: IncomingMessage,
-  res: ServerResponse,
-  url: URL,
-): Promise<boolean> {
+export async function dispatchHttp(options: HttpDispatcherOptions, req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
   const { prefix } = options;
   let path = url.pathname;
   if (prefix) {

@@ -182,7 +182,14 @@ function parseSegment(segment: string): Part[] {
       if (literal) parts.push({ kind: 'literal', text: literal });
       literal = '';
       // Inside a parameter, doubled braces escape literal ones (regex quantifiers).
-      parts.push(parseParam(segment.slice(i + 1, j).replaceAll('{{', '{').replaceAll('}}', '}')));
+      parts.push(
+        parseParam(
+          segment
+            .slice(i + 1, j)
+            .replaceAll('{{', '{')
+            .replaceAll('}}', '}'),
+        ),
+      );
       i = j + 1;
     } else if (ch === '}') {
       if (segment[i + 1] === '}') {

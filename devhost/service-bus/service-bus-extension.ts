@@ -3,12 +3,7 @@ import { z } from 'zod';
 import type { RegisteredFunction, RpcBindingInfo, RpcTypedData } from '../host/core-types.js';
 import type { HostExtension, HostServices } from '../host/extension-types.js';
 import { tryParseTimeSpanInMs } from '../timer/ncrontab.js';
-import {
-  type DeadLetterEvent,
-  ServiceBusQueueStore,
-  type ServiceBusMessageInput,
-  type StoredServiceBusMessage,
-} from './service-bus-store.js';
+import { type DeadLetterEvent, ServiceBusQueueStore, type ServiceBusMessageInput, type StoredServiceBusMessage } from './service-bus-store.js';
 import { acquireSettlementServer, registerSettler, releaseSettlementServer, toModelBindingData } from './service-bus-settlement.js';
 import { sendJson, sendProblem } from '../host/http-response.js';
 import { readBodyText, refuseTooLarge } from '../host/request-body.js';
@@ -247,10 +242,7 @@ export function createServiceBusExtension(services: HostServices, options: Servi
       store.abandon(lockToken);
     } catch (error) {
       if (error instanceof Error && error.name === 'MessageLockLostError') {
-        logger.warn(
-          `Service Bus: the lock on message ${message.messageId} ('${fn.name}') expired before it was settled; ` +
-            'it will be delivered again.',
-        );
+        logger.warn(`Service Bus: the lock on message ${message.messageId} ('${fn.name}') expired before it was settled; ` + 'it will be delivered again.');
       } else {
         logger.error(`Service Bus: settling message ${message.messageId} failed: ${errorMessage(error)}`);
       }
@@ -261,19 +253,22 @@ export function createServiceBusExtension(services: HostServices, options: Servi
   function renewWhileRunning(lockToken: string, message: StoredServiceBusMessage): () => void {
     if (maxAutoRenewMs === 0) return () => {};
     const startedAt = clock().getTime();
-    const timer = setInterval(() => {
-      if (clock().getTime() - startedAt >= maxAutoRenewMs) {
-        clearInterval(timer);
-        return;
-      }
-      try {
-        store.renewLock(lockToken, lockDurationInMs);
-      } catch (error) {
-        clearInterval(timer);
-        const lost = error instanceof Error && error.name === 'MessageLockLostError';
-        logger.warn(`Service Bus: could not renew the lock on message ${message.messageId}${lost ? ' (lock lost)' : `: ${errorMessage(error)}`}.`);
-      }
-    }, Math.max(1, Math.floor(lockDurationInMs / 2)));
+    const timer = setInterval(
+      () => {
+        if (clock().getTime() - startedAt >= maxAutoRenewMs) {
+          clearInterval(timer);
+          return;
+        }
+        try {
+          store.renewLock(lockToken, lockDurationInMs);
+        } catch (error) {
+          clearInterval(timer);
+          const lost = error instanceof Error && error.name === 'MessageLockLostError';
+          logger.warn(`Service Bus: could not renew the lock on message ${message.messageId}${lost ? ' (lock lost)' : `: ${errorMessage(error)}`}.`);
+        }
+      },
+      Math.max(1, Math.floor(lockDurationInMs / 2)),
+    );
     timer.unref();
     return () => clearInterval(timer);
   }
@@ -297,9 +292,7 @@ export function createServiceBusExtension(services: HostServices, options: Servi
       if (!isTrigger && !isOutput) continue;
       const what = isTrigger ? 'trigger' : 'output';
       if (binding.topicName !== undefined || binding.subscriptionName !== undefined) {
-        problems.push(
-          `function '${fn.name}': topic ${what}s are not supported by the devhost (topic '${String(binding.topicName)}'); use a queue locally`,
-        );
+        problems.push(`function '${fn.name}': topic ${what}s are not supported by the devhost (topic '${String(binding.topicName)}'); use a queue locally`);
         continue;
       }
       if (isTrigger) {

@@ -102,9 +102,7 @@ async function startServer(s: SettlementState): Promise<void> {
   });
   server.addService(settlementServiceDefinition(), settlementImplementation(s.settlers));
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`127.0.0.1:${s.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>
-      error ? reject(error) : resolve(bound),
-    );
+    server.bindAsync(`127.0.0.1:${s.port ?? 0}`, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
   });
   s.server = server;
   s.port = port;

@@ -111,10 +111,7 @@ export class MessageLockLostError extends Error {
   readonly status = 410;
   readonly retryable = false;
   constructor(readonly lockToken: string) {
-    super(
-      `The lock ${lockToken} is not held: it expired, the message was already settled, or the token is unknown. ` +
-        'The message (if any) stays in the queue for redelivery.',
-    );
+    super(`The lock ${lockToken} is not held: it expired, the message was already settled, or the token is unknown. ` + 'The message (if any) stays in the queue for redelivery.');
   }
 }
 
@@ -165,19 +162,7 @@ const COLUMNS = `sequence_number, queue, dead_lettered, message_id, body_kind, b
 const AVAILABLE = `queue = ?1 AND dead_lettered = 0 AND enqueued_at <= ?2 AND (locked_until IS NULL OR locked_until <= ?2)`;
 
 type Statements = Record<
-  | 'insert'
-  | 'selectAvailable'
-  | 'hasAvailable'
-  | 'lockOne'
-  | 'byLock'
-  | 'deleteByLock'
-  | 'release'
-  | 'deadLetter'
-  | 'renew'
-  | 'expiredOverLimit'
-  | 'peek'
-  | 'count'
-  | 'purge',
+  'insert' | 'selectAvailable' | 'hasAvailable' | 'lockOne' | 'byLock' | 'deleteByLock' | 'release' | 'deadLetter' | 'renew' | 'expiredOverLimit' | 'peek' | 'count' | 'purge',
   StatementSync
 >;
 
@@ -206,9 +191,7 @@ function prepareStatements(db: DatabaseSync): Statements {
       `SELECT ${COLUMNS} FROM service_bus_messages
        WHERE queue = ? AND dead_lettered = 0 AND locked_until IS NOT NULL AND locked_until <= ? AND delivery_count >= ?`,
     ),
-    peek: db.prepare(
-      `SELECT ${COLUMNS} FROM service_bus_messages WHERE queue = ? AND dead_lettered = ? ORDER BY sequence_number LIMIT ?`,
-    ),
+    peek: db.prepare(`SELECT ${COLUMNS} FROM service_bus_messages WHERE queue = ? AND dead_lettered = ? ORDER BY sequence_number LIMIT ?`),
     count: db.prepare(`SELECT COUNT(*) AS n FROM service_bus_messages WHERE queue = ? AND dead_lettered = ?`),
     purge: db.prepare(`DELETE FROM service_bus_messages WHERE queue = ? AND dead_lettered = ?`),
   };
@@ -274,21 +257,21 @@ export class ServiceBusQueueStore {
     const sent = this.#write(() =>
       inTransaction(this.#db, () =>
         prepared.map((m) => {
-        const enqueuedAt = m.scheduledAt !== undefined && m.scheduledAt > now ? m.scheduledAt : now;
-        const row = this.#sql.insert.get(
-          name,
-          m.messageId,
-          m.kind,
-          m.body,
-          m.correlationId,
-          m.sessionId,
-          m.contentType,
-          m.subject,
-          m.replyTo,
-          m.applicationProperties,
-          enqueuedAt,
-          m.scheduledAt ?? null,
-        );
+          const enqueuedAt = m.scheduledAt !== undefined && m.scheduledAt > now ? m.scheduledAt : now;
+          const row = this.#sql.insert.get(
+            name,
+            m.messageId,
+            m.kind,
+            m.body,
+            m.correlationId,
+            m.sessionId,
+            m.contentType,
+            m.subject,
+            m.replyTo,
+            m.applicationProperties,
+            enqueuedAt,
+            m.scheduledAt ?? null,
+          );
           return { messageId: m.messageId, sequenceNumber: toNumber(row?.['sequence_number']) };
         }),
       ),
@@ -352,15 +335,17 @@ export class ServiceBusQueueStore {
   abandon(lockToken: string): 'released' | 'deadLettered' {
     const now = this.#now().getTime();
     const events: DeadLetterEvent[] = [];
-    const message = this.#write(() => inTransaction(this.#db, () => {
-      const locked = this.#locked(lockToken, now);
-      if (locked.deliveryCount >= this.maxDeliveryCount) {
-        events.push(this.#moveToDeadLetter(locked, MAX_DELIVERY_REASON, maxDeliveryDescription(locked.deliveryCount)));
-      } else {
-        this.#sql.release.run(locked.sequenceNumber);
-      }
-      return locked;
-    }));
+    const message = this.#write(() =>
+      inTransaction(this.#db, () => {
+        const locked = this.#locked(lockToken, now);
+        if (locked.deliveryCount >= this.maxDeliveryCount) {
+          events.push(this.#moveToDeadLetter(locked, MAX_DELIVERY_REASON, maxDeliveryDescription(locked.deliveryCount)));
+        } else {
+          this.#sql.release.run(locked.sequenceNumber);
+        }
+        return locked;
+      }),
+    );
     this.#report(events);
     if (events.length > 0) return 'deadLettered';
     this.#onAvailable?.(message.queue);
@@ -503,9 +488,7 @@ function maxDeliveryDescription(deliveryCount: number): string {
 function normalizeQueue(queue: string): string {
   const name = queue.trim().toLowerCase();
   if (!/^[a-z0-9][a-z0-9._\-/]{0,259}$/.test(name) || name.endsWith('/') || name.endsWith('.')) {
-    throw new InvalidServiceBusMessageError(
-      `'${queue}' is not a valid queue name: use 1-260 letters, digits, '.', '-', '_' or '/', starting with a letter or digit.`,
-    );
+    throw new InvalidServiceBusMessageError(`'${queue}' is not a valid queue name: use 1-260 letters, digits, '.', '-', '_' or '/', starting with a letter or digit.`);
   }
   return name;
 }

@@ -53,10 +53,7 @@ interface FieldSpec {
   readonly hint?: string;
 }
 
-const MONTH_NAMES = [
-  'January', 'February', 'March', 'April', 'May', 'June',
-  'July', 'August', 'September', 'October', 'November', 'December',
-] as const;
+const MONTH_NAMES = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September', 'October', 'November', 'December'] as const;
 const DAY_NAMES = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'] as const;
 
 const SECOND: FieldSpec = { label: 'second', min: 0, max: 59 };
@@ -72,9 +69,7 @@ const DAY_OF_WEEK: FieldSpec = {
   hint: ' Sunday is 0 (or Sun); NCRONTAB, which Azure Functions uses, does not accept 7.',
 };
 
-const FORMAT_HINT =
-  "expected 6 fields '{second} {minute} {hour} {day} {month} {day-of-week}', 5 fields (no seconds) " +
-  "or a TimeSpan interval such as '00:05:00'";
+const FORMAT_HINT = "expected 6 fields '{second} {minute} {hour} {day} {month} {day-of-week}', 5 fields (no seconds) " + "or a TimeSpan interval such as '00:05:00'";
 
 /** Days in each month at most (February counts 29: it occurs in leap years). */
 const MAX_DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
@@ -181,8 +176,7 @@ class CronField {
 function parseCron(text: string, tokens: readonly string[], fail: (reason: string) => never): Schedule {
   const specs = tokens.length === 6 ? [SECOND, MINUTE, HOUR, DAY, MONTH, DAY_OF_WEEK] : [MINUTE, HOUR, DAY, MONTH, DAY_OF_WEEK];
   const fields = specs.map((spec, i) => parseField(tokens[i] ?? '', spec, fail));
-  const [second, minute, hour, day, month, dayOfWeek] =
-    tokens.length === 6 ? fields : [new CronField(SECOND, [true, ...new Array<boolean>(59).fill(false)]), ...fields];
+  const [second, minute, hour, day, month, dayOfWeek] = tokens.length === 6 ? fields : [new CronField(SECOND, [true, ...new Array<boolean>(59).fill(false)]), ...fields];
   if (!second || !minute || !hour || !day || !month || !dayOfWeek) return fail('internal error: missing field');
 
   // NCrontab would accept "30 Feb" and schedule it for the year 9999; say so now instead.

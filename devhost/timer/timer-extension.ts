@@ -296,8 +296,7 @@ export function createTimerExtension(services: HostServices, options: TimerExten
         const pastDueMs = state.useMonitor ? checkPastDue(state, at) : 0;
         if (!state.useMonitor) state.status = { last: null, next: state.schedule.next(new Date(at)).getTime(), lastUpdated: null };
         logger.info(
-          `Timer '${state.fn.name}': ${state.schedule.describe()}; next ${NEXT_OCCURRENCES_LOGGED}: ` +
-            nextOccurrences(state.schedule, at, NEXT_OCCURRENCES_LOGGED).join(', '),
+          `Timer '${state.fn.name}': ${state.schedule.describe()}; next ${NEXT_OCCURRENCES_LOGGED}: ` + nextOccurrences(state.schedule, at, NEXT_OCCURRENCES_LOGGED).join(', '),
         );
         // Like the host, start-up runs go through a timer so start() never waits for a function.
         if (pastDueMs > 0) arm(state, at, 'pastDue');

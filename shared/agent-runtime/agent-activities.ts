@@ -92,7 +92,14 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
       tenantId: run.tenantId,
       runId: run.runId,
       correlationId: run.correlationId,
-      data: { agent: run.agent.definition.id, version: run.agent.definition.version, contentHash: run.agent.contentHash, source: run.agent.source, initiator: run.initiator, depth: run.depth },
+      data: {
+        agent: run.agent.definition.id,
+        version: run.agent.definition.version,
+        contentHash: run.agent.contentHash,
+        source: run.agent.source,
+        initiator: run.initiator,
+        depth: run.depth,
+      },
     });
     return { agent: { id: run.agent.definition.id, version: run.agent.definition.version, contentHash: run.agent.contentHash } };
   }
@@ -262,7 +269,14 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
       tenantId: input.tenantId,
       runId: input.runId,
       correlationId: input.correlationId,
-      data: { callId: call.id, tool: call.name, ok: outcome.status === 'ok', ...(result.ok ? {} : { error: result.error.code }), durationMs: deps.nowMs() - started, bytes: Buffer.byteLength(content) },
+      data: {
+        callId: call.id,
+        tool: call.name,
+        ok: outcome.status === 'ok',
+        ...(result.ok ? {} : { error: result.error.code }),
+        durationMs: deps.nowMs() - started,
+        bytes: Buffer.byteLength(content),
+      },
     });
     return outcome;
   }

@@ -27,7 +27,10 @@ export class ConversationLostError extends Error {
   override readonly name = 'ConversationLostError';
   readonly code = 'conversation_lost';
   readonly retryable = false;
-  constructor(readonly runId: string, readonly seq: number) {
+  constructor(
+    readonly runId: string,
+    readonly seq: number,
+  ) {
     super(`conversation message ${seq} of run ${runId} is missing from the blob store; the run cannot continue consistently`);
   }
 }
@@ -70,7 +73,10 @@ function withoutStep(stored: StoredMessage): ChatMessage {
 export class ConversationStore {
   readonly #seen: (StoredMessage | undefined)[];
 
-  constructor(private readonly blobs: TenantBlobSpace, private readonly runId: string) {
+  constructor(
+    private readonly blobs: TenantBlobSpace,
+    private readonly runId: string,
+  ) {
     this.#seen = seenFor(`${blobs.tenantId}/${runId}`);
   }
 

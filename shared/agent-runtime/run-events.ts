@@ -94,6 +94,9 @@ export class BlobRunEventSink implements RunEventSink {
 
   async emit(event: RunEvent): Promise<void> {
     const id = createHash('sha256').update(event.eventId).digest('base64url').slice(0, 32);
-    await new TenantBlobSpace(this.blobs, event.tenantId).put(`runs/${event.runId}/events/${id}.json`, JSON.stringify(event), { contentType: 'application/json', ifNoneMatch: true });
+    await new TenantBlobSpace(this.blobs, event.tenantId).put(`runs/${event.runId}/events/${id}.json`, JSON.stringify(event), {
+      contentType: 'application/json',
+      ifNoneMatch: true,
+    });
   }
 }

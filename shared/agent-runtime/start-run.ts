@@ -37,11 +37,7 @@ export function tenantOfRunId(runId: string): string | undefined {
 }
 
 /** Resolves `agent` and every sub-agent it may call (to the depth its limits allow). */
-export async function resolveAgentTree(
-  catalog: AgentCatalog,
-  tenantId: string,
-  agentId: string,
-): Promise<{ agent: AgentSnapshot; subAgents: Record<string, AgentSnapshot> }> {
+export async function resolveAgentTree(catalog: AgentCatalog, tenantId: string, agentId: string): Promise<{ agent: AgentSnapshot; subAgents: Record<string, AgentSnapshot> }> {
   const agent = await catalog.resolve(tenantId, agentId);
   const subAgents: Record<string, AgentSnapshot> = {};
   let frontier = [agent];

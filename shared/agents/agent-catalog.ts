@@ -52,7 +52,9 @@ export class AgentCatalog {
     const problems: string[] = [];
     const agents: AgentDefinition[] = [];
     const seen = new Map<string, string>();
-    for (const file of readdirSync(dir).filter((f) => /\.(ya?ml|json)$/.test(f)).sort()) {
+    for (const file of readdirSync(dir)
+      .filter((f) => /\.(ya?ml|json)$/.test(f))
+      .sort()) {
       try {
         const definition = parseAgentDefinition(readFileSync(join(dir, file), 'utf8'), file);
         const previous = seen.get(definition.id);

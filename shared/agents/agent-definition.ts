@@ -14,7 +14,12 @@ export const ToolRefSchema = z.union([
     tool: Slug,
     /** `required`: the run waits for a human decision before the tool runs. */
     approval: z.enum(['none', 'required']).default('none'),
-    timeoutMs: z.number().int().positive().max(15 * 60_000).optional(),
+    timeoutMs: z
+      .number()
+      .int()
+      .positive()
+      .max(15 * 60_000)
+      .optional(),
     maxAttempts: z.number().int().min(1).max(10).optional(),
   }),
   z.object({
@@ -27,9 +32,19 @@ export const ToolRefSchema = z.union([
 export const LimitsSchema = z.object({
   maxTurns: z.number().int().min(1).max(500).default(10),
   maxTotalTokens: z.number().int().positive().default(200_000),
-  toolTimeoutMs: z.number().int().positive().max(15 * 60_000).default(60_000),
+  toolTimeoutMs: z
+    .number()
+    .int()
+    .positive()
+    .max(15 * 60_000)
+    .default(60_000),
   toolMaxAttempts: z.number().int().min(1).max(10).default(3),
-  approvalTimeoutMs: z.number().int().positive().max(30 * 24 * 3_600_000).default(24 * 3_600_000),
+  approvalTimeoutMs: z
+    .number()
+    .int()
+    .positive()
+    .max(30 * 24 * 3_600_000)
+    .default(24 * 3_600_000),
   /**
    * Restart the orchestration with compact state every N turns to bound history. Every episode
    * replays the whole current history (and on Azure Storage loads it first), so short
@@ -39,7 +54,12 @@ export const LimitsSchema = z.object({
    */
   continueAsNewEveryTurns: z.number().int().min(1).max(100).default(2),
   /** Messages or tool outputs larger than this are stored in Blob and passed by reference. */
-  inlinePayloadMaxBytes: z.number().int().min(1024).max(64 * 1024).default(16 * 1024),
+  inlinePayloadMaxBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(64 * 1024)
+    .default(16 * 1024),
   maxSubAgentDepth: z.number().int().min(0).max(5).default(2),
   /** Durable retry of a failed model call (after the gateway's own fallback): first wait, attempts. */
   modelRetryIntervalMs: z.number().int().min(10).max(600_000).default(5_000),
@@ -50,7 +70,12 @@ export const LimitsSchema = z.object({
    * timers meanwhile (the gateway's Retry-After, else backoff from `modelRetryIntervalMs` up to
    * a minute), holding no activity slot. Azure OpenAI throttles for minutes under load.
    */
-  modelOutageToleranceMs: z.number().int().min(0).max(24 * 3_600_000).default(10 * 60_000),
+  modelOutageToleranceMs: z
+    .number()
+    .int()
+    .min(0)
+    .max(24 * 3_600_000)
+    .default(10 * 60_000),
   /** First wait before a failed tool call is retried (doubles each time). */
   toolRetryIntervalMs: z.number().int().min(10).max(600_000).default(1_000),
 });
@@ -60,14 +85,22 @@ export const ModelPolicySchema = z.object({
   deployments: z.array(z.string().min(1).max(128)).min(1).max(8),
   temperature: z.number().min(0).max(2).optional(),
   maxOutputTokens: z.number().int().positive().max(128_000).optional(),
-  timeoutMs: z.number().int().positive().max(10 * 60_000).default(60_000),
+  timeoutMs: z
+    .number()
+    .int()
+    .positive()
+    .max(10 * 60_000)
+    .default(60_000),
 });
 
 export const AgentDefinitionSchema = z.object({
   id: Slug,
   version: z.number().int().positive(),
   description: z.string().min(1).max(2048),
-  systemPrompt: z.string().min(1).max(64 * 1024),
+  systemPrompt: z
+    .string()
+    .min(1)
+    .max(64 * 1024),
   /** Template variables (`{{name}}`) with their defaults; a run may supply values. */
   variables: z.record(z.string(), z.string().max(4096)).default({}),
   model: ModelPolicySchema,

@@ -83,6 +83,9 @@ export interface BatchRunOutput {
  * (`{tenant}--…`): the runs API does not list batches, only their item runs.
  */
 export function batchInstanceId(tenantId: string, scheduleId: string, slotMs: number): string {
-  const stamp = new Date(slotMs).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  const stamp = new Date(slotMs)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
   return `batch.${tenantId}.${scheduleId}.${stamp}`;
 }

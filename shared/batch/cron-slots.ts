@@ -24,6 +24,8 @@ export function parseCron(expression: string): { problem?: string } {
  */
 export function latestSlot(expression: string, afterMs: number, atMs: number): number | undefined {
   // prev() is strictly before currentDate; +1 ms makes an occurrence exactly at `atMs` count.
-  const slot = CronExpressionParser.parse(expression, { tz: 'UTC', currentDate: new Date(atMs + 1) }).prev().getTime();
+  const slot = CronExpressionParser.parse(expression, { tz: 'UTC', currentDate: new Date(atMs + 1) })
+    .prev()
+    .getTime();
   return slot > afterMs && slot <= atMs ? slot : undefined;
 }

@@ -63,7 +63,11 @@ export class ScheduleCatalogError extends ProblemListError {
 export function parseSchedules(text: string, where: string): Schedule[] {
   const fail = (problems: string[]) => new ScheduleCatalogError(problems);
   const { schedules } = parseDocument(text, where, SchedulesDocumentSchema, fail);
-  const problems = duplicateIdProblems(schedules.map((s) => s.id), where, 'schedule');
+  const problems = duplicateIdProblems(
+    schedules.map((s) => s.id),
+    where,
+    'schedule',
+  );
   if (problems.length > 0) throw fail(problems);
   return schedules;
 }

@@ -38,15 +38,20 @@ export function createBotMessagesHandler(deps: BotMessagesDeps, getClient: Durab
     const raw = parseJson(await readBodyWithLimit(request, deps.config.frontDoor.maxBodyBytes));
     const parsed = IncomingActivitySchema.safeParse(raw);
     if (!parsed.success) {
-      throw new ValidationError('The body is not a Bot Framework activity.', parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
+      throw new ValidationError(
+        'The body is not a Bot Framework activity.',
+        parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
+      );
     }
     const activity = parsed.data;
     if (!claims.serviceUrl || normalizeServiceUrl(claims.serviceUrl) !== normalizeServiceUrl(activity.serviceUrl)) {
-      throw new UnauthorizedError('token_service_url_mismatch', 'The token was not issued for this activity\'s serviceUrl.', { 'www-authenticate': 'Bearer realm="bot"' });
+      throw new UnauthorizedError('token_service_url_mismatch', "The token was not issued for this activity's serviceUrl.", { 'www-authenticate': 'Bearer realm="bot"' });
     }
     // Bot Framework: the signing key must be endorsed for the activity's channel.
     if (!claims.endorsements?.includes(activity.channelId)) {
-      throw new UnauthorizedError('token_channel_not_endorsed', `The token's signing key is not endorsed for channel "${activity.channelId}".`, { 'www-authenticate': 'Bearer realm="bot"' });
+      throw new UnauthorizedError('token_channel_not_endorsed', `The token's signing key is not endorsed for channel "${activity.channelId}".`, {
+        'www-authenticate': 'Bearer realm="bot"',
+      });
     }
     if (activity.type !== 'message') return { status: 200 };
 

@@ -114,4 +114,3 @@ export function dependencyUnavailable(error: unknown): ServiceUnavailableError |
   }
   return undefined;
 }
-

@@ -61,11 +61,7 @@ function errorHeaders(error: object): Record<string, string> {
  * status and message; anything unexpected becomes a generic 500 whose details go to `report`
  * (telemetry) and never to the caller.
  */
-export function errorToProblem(
-  error: unknown,
-  context: { instance?: string; correlationId: string },
-  report: (error: unknown) => void,
-): HttpResponseInit {
+export function errorToProblem(error: unknown, context: { instance?: string; correlationId: string }, report: (error: unknown) => void): HttpResponseInit {
   const instance = context.instance === undefined ? {} : { instance: context.instance };
   error = dependencyUnavailable(error) ?? error;
   // 4xx are the caller's; a 503 (a dependency such as the identity provider is unreachable) is
@@ -79,8 +75,5 @@ export function errorToProblem(
   }
   report(error);
   const headers = { 'x-correlation-id': context.correlationId };
-  return problemResponse(
-    { status: 500, code: 'internal_error', detail: `An unexpected error occurred. Quote correlation id ${context.correlationId}.`, ...instance },
-    headers,
-  );
+  return problemResponse({ status: 500, code: 'internal_error', detail: `An unexpected error occurred. Quote correlation id ${context.correlationId}.`, ...instance }, headers);
 }

@@ -51,7 +51,11 @@ export async function readBodyWithLimit(request: HttpRequest, maxBytes: number):
 export function parseJson(raw: Buffer): unknown {
   const text = raw.toString('utf8');
   if (jsonTextDepth(text) > MAX_JSON_DEPTH) {
-    throw new ValidationError(`The request body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels.`, [`(body): nested deeper than ${MAX_JSON_DEPTH} levels`], 'json_too_deep');
+    throw new ValidationError(
+      `The request body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels.`,
+      [`(body): nested deeper than ${MAX_JSON_DEPTH} levels`],
+      'json_too_deep',
+    );
   }
   try {
     return JSON.parse(text) as unknown;

@@ -49,9 +49,7 @@ const ProgressSchema = z.object({
   pendingTools: z.array(z.string()).default([]),
   usage: UsageSchema.optional(),
   awaitingApproval: z.array(z.object({ toolCallId: z.string(), tool: z.string(), deadline: z.string() })).optional(),
-  approvals: z
-    .array(z.object({ toolCallId: z.string(), tool: z.string(), outcome: z.enum(['approved', 'denied', 'timed_out']), decidedBy: z.string().optional() }))
-    .optional(),
+  approvals: z.array(z.object({ toolCallId: z.string(), tool: z.string(), outcome: z.enum(['approved', 'denied', 'timed_out']), decidedBy: z.string().optional() })).optional(),
   modelWait: z.object({ retryAt: z.string(), reason: z.string(), since: z.string() }).optional(),
 });
 

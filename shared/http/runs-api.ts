@@ -33,7 +33,10 @@ const StartRunBody = z.strictObject({
   agent: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'must be an agent id (lower-case slug)'),
   input: z.unknown(),
   // No ':' allowed: keeps API keys apart from the `webhook:` and `sb:` keys other doors derive.
-  idempotencyKey: z.string().regex(/^[A-Za-z0-9._~-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ ~ -').optional(),
+  idempotencyKey: z
+    .string()
+    .regex(/^[A-Za-z0-9._~-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ ~ -')
+    .optional(),
 });
 
 const ApprovalBody = z.strictObject({

@@ -93,15 +93,7 @@ export interface ModelClient {
  *   model calls in flight; nothing was sent. Retryable later (`retryAfterMs`).
  */
 export type ModelCallErrorCode =
-  | 'rate_limited'
-  | 'server_error'
-  | 'timeout'
-  | 'bad_request'
-  | 'auth_failed'
-  | 'content_filter'
-  | 'aborted'
-  | 'all_deployments_failed'
-  | 'capacity_exceeded';
+  'rate_limited' | 'server_error' | 'timeout' | 'bad_request' | 'auth_failed' | 'content_filter' | 'aborted' | 'all_deployments_failed' | 'capacity_exceeded';
 
 /** How one attempt inside a gateway call ended. `circuit_open` means it was skipped, not sent. */
 export type AttemptOutcome = 'ok' | 'circuit_open' | Exclude<ModelCallErrorCode, 'all_deployments_failed' | 'capacity_exceeded'>;
@@ -118,13 +110,7 @@ export interface ModelAttempt {
   retryAfterMs?: number;
 }
 
-const RETRYABLE_CODES: ReadonlySet<ModelCallErrorCode> = new Set([
-  'rate_limited',
-  'server_error',
-  'timeout',
-  'all_deployments_failed',
-  'capacity_exceeded',
-]);
+const RETRYABLE_CODES: ReadonlySet<ModelCallErrorCode> = new Set(['rate_limited', 'server_error', 'timeout', 'all_deployments_failed', 'capacity_exceeded']);
 
 const DEFAULT_STATUS: Readonly<Record<ModelCallErrorCode, number>> = {
   rate_limited: 429,

@@ -1,13 +1,5 @@
 import { setTimeout as sleepTimer } from 'node:timers/promises';
-import {
-  ModelCallError,
-  isModelCallError,
-  type ChatRequest,
-  type ChatResponse,
-  type ModelAttempt,
-  type ModelCallErrorShape,
-  type ModelClient,
-} from './model-client.js';
+import { ModelCallError, isModelCallError, type ChatRequest, type ChatResponse, type ModelAttempt, type ModelCallErrorShape, type ModelClient } from './model-client.js';
 
 /**
  * The model gateway: one model call over an ordered list of deployments, with fallback,
@@ -210,11 +202,7 @@ export function createModelGateway(options: ModelGatewayOptions): ModelGateway {
     if (trial) state.trialInFlight = false;
   }
 
-  async function call(
-    request: Omit<ChatRequest, 'deployment'>,
-    policy: ModelCallPolicy,
-    signal?: AbortSignal,
-  ): Promise<ModelGatewayResult> {
+  async function call(request: Omit<ChatRequest, 'deployment'>, policy: ModelCallPolicy, signal?: AbortSignal): Promise<ModelGatewayResult> {
     if (policy.deployments.length === 0) throw new RangeError('model policy lists no deployments');
     assertPositiveInt('policy.timeoutMs', policy.timeoutMs);
     if (inFlight >= maxConcurrentCalls) {
@@ -234,12 +222,7 @@ export function createModelGateway(options: ModelGatewayOptions): ModelGateway {
     }
   }
 
-  async function callDeployments(
-    request: Omit<ChatRequest, 'deployment'>,
-    policy: ModelCallPolicy,
-    signal?: AbortSignal,
-  ): Promise<ModelGatewayResult> {
-
+  async function callDeployments(request: Omit<ChatRequest, 'deployment'>, policy: ModelCallPolicy, signal?: AbortSignal): Promise<ModelGatewayResult> {
     const startedMs = clock.nowMs();
     const attempts: ModelAttempt[] = [];
     let shortestWaitMs: number | undefined;
@@ -305,8 +288,7 @@ export function createModelGateway(options: ModelGatewayOptions): ModelGateway {
           const opened = recordFailure(state, trial);
           const waitMs = failure.retryAfterMs;
           if (waitMs !== undefined) noteWait(waitMs);
-          const mayWaitHere =
-            !opened && attempt < maxAttemptsPerDeployment && waitMs !== undefined && waitMs <= retryAfterCapMs;
+          const mayWaitHere = !opened && attempt < maxAttemptsPerDeployment && waitMs !== undefined && waitMs <= retryAfterCapMs;
           if (!mayWaitHere) break;
           try {
             await clock.sleep(waitMs, signal);
@@ -350,8 +332,7 @@ export function createModelGateway(options: ModelGatewayOptions): ModelGateway {
     circuits(): CircuitSnapshot[] {
       const now = clock.nowMs();
       return [...circuits.entries()].map(([key, s]) => {
-        const state: CircuitSnapshot['state'] =
-          s.openUntilMs === undefined ? 'closed' : s.trialInFlight || now >= s.openUntilMs ? 'half_open' : 'open';
+        const state: CircuitSnapshot['state'] = s.openUntilMs === undefined ? 'closed' : s.trialInFlight || now >= s.openUntilMs ? 'half_open' : 'open';
         return {
           key,
           state,

@@ -1,11 +1,6 @@
 import { DefaultAzureCredential, getBearerTokenProvider } from '@azure/identity';
 import OpenAI, { APIConnectionTimeoutError, APIError, APIUserAbortError, AzureOpenAI } from 'openai';
-import type {
-  ChatCompletion,
-  ChatCompletionCreateParamsNonStreaming,
-  ChatCompletionMessageParam,
-  ChatCompletionTool,
-} from 'openai/resources/chat/completions';
+import type { ChatCompletion, ChatCompletionCreateParamsNonStreaming, ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
 import {
   ModelCallError,
   isModelCallError,
@@ -51,9 +46,7 @@ export type OpenAIModelClientOptions =
  * Tokens are cached and refreshed by `@azure/identity`.
  */
 export function createAzureTokenProvider(options: { managedIdentityClientId?: string } = {}): () => Promise<string> {
-  const credential = new DefaultAzureCredential(
-    options.managedIdentityClientId === undefined ? {} : { managedIdentityClientId: options.managedIdentityClientId },
-  );
+  const credential = new DefaultAzureCredential(options.managedIdentityClientId === undefined ? {} : { managedIdentityClientId: options.managedIdentityClientId });
   return getBearerTokenProvider(credential, AZURE_OPENAI_SCOPE);
 }
 
@@ -169,9 +162,7 @@ export function fromOpenAIResponse(completion: ChatCompletion, deployment: strin
   if (choice === undefined) {
     throw new ModelCallError({ code: 'server_error', deployment, message: `response from ${deployment} has no choices` });
   }
-  const toolCalls = (choice.message.tool_calls ?? []).flatMap((c) =>
-    c.type === 'function' ? [{ id: c.id, name: c.function.name, arguments: c.function.arguments }] : [],
-  );
+  const toolCalls = (choice.message.tool_calls ?? []).flatMap((c) => (c.type === 'function' ? [{ id: c.id, name: c.function.name, arguments: c.function.arguments }] : []));
   return {
     message: { content: choice.message.content ?? choice.message.refusal ?? null, toolCalls },
     finishReason: toFinishReason(choice.finish_reason, toolCalls.length > 0),

@@ -1,12 +1,4 @@
-import {
-  ModelCallError,
-  type ChatRequest,
-  type ChatResponse,
-  type ModelCallErrorCode,
-  type ModelCallOptions,
-  type ModelClient,
-  type TokenUsage,
-} from './model-client.js';
+import { ModelCallError, type ChatRequest, type ChatResponse, type ModelCallErrorCode, type ModelCallOptions, type ModelClient, type TokenUsage } from './model-client.js';
 
 /**
  * A fake {@link ModelClient} for unit tests: it plays a queue of scripted turns in order and
@@ -15,10 +7,7 @@ import {
  */
 
 /** One scripted turn: an answer, a failure, or a function computing either from the request. */
-export type ScriptedTurn =
-  | { response: ChatResponse }
-  | { error: unknown }
-  | { respond: (request: ChatRequest, options: ModelCallOptions) => ChatResponse | Promise<ChatResponse> };
+export type ScriptedTurn = { response: ChatResponse } | { error: unknown } | { respond: (request: ChatRequest, options: ModelCallOptions) => ChatResponse | Promise<ChatResponse> };
 
 /** A request the scripted client received, deep-copied when it arrived. */
 export interface RecordedModelCall {

@@ -33,8 +33,6 @@ import {
  * add `agentRunV2` instead.
  */
 
-
-
 /** Longest single wait for the model during an outage; the backoff doubles up to it. */
 const MAX_MODEL_WAIT_MS = 60_000;
 
@@ -49,7 +47,6 @@ function agentRefOf(snapshot: AgentSnapshot): AgentRef {
 function findToolRef(snapshot: AgentSnapshot, name: string): ToolRef | undefined {
   return snapshot.definition.tools.find((t) => ('tool' in t ? t.tool : t.agent) === name);
 }
-
 
 export function* agentRunOrchestrator(context: OrchestrationContext): Generator<Task, AgentRunOutput | undefined, unknown> {
   const input = inputOf(context, Orchestrators.agentRun);
@@ -120,15 +117,22 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
       const waitMs = Math.round(Math.min(MAX_MODEL_WAIT_MS, Math.max(model.retry.afterMs, backoffMs)) * jitter);
       const reason = `${model.retry.code}: ${model.retry.message}`;
       if (now + waitMs - outageStartedMs > limits.modelOutageToleranceMs) {
-        throw new Error(`model_unavailable: no model answer for ${Math.round((now - outageStartedMs) / 1000)} s (outage tolerance ${Math.round(limits.modelOutageToleranceMs / 1000)} s); last: ${reason}`);
+        throw new Error(
+          `model_unavailable: no model answer for ${Math.round((now - outageStartedMs) / 1000)} s (outage tolerance ${Math.round(limits.modelOutageToleranceMs / 1000)} s); last: ${reason}`,
+        );
       }
       const retryAt = new Date(now + waitMs);
       if (firstWait) {
-        yield callActivity(context, Activities.recordRunEvent, {
-          ...base,
-          type: 'model.waiting',
-          data: { turn, code: model.retry.code, reason: model.retry.message, retryAt: retryAt.toISOString() },
-        }, bookkeeping);
+        yield callActivity(
+          context,
+          Activities.recordRunEvent,
+          {
+            ...base,
+            type: 'model.waiting',
+            data: { turn, code: model.retry.code, reason: model.retry.message, retryAt: retryAt.toISOString() },
+          },
+          bookkeeping,
+        );
       }
       progress('waiting_for_model', [], undefined, { retryAt: retryAt.toISOString(), reason, since: new Date(outageStartedMs).toISOString() });
       const timer = context.df.createTimer(retryAt);
@@ -152,11 +156,16 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
       usage,
       ...(answer && 'blob' in answer ? { answerRef: answer.blob } : {}),
     };
-    yield callActivity(context, Activities.recordRunEvent, {
-      ...base,
-      type: 'run.completed',
-      data: { status, turns: turn, toolCalls, usage },
-    }, bookkeeping);
+    yield callActivity(
+      context,
+      Activities.recordRunEvent,
+      {
+        ...base,
+        type: 'run.completed',
+        data: { status, turns: turn, toolCalls, usage },
+      },
+      bookkeeping,
+    );
     return output;
   }
 
@@ -165,12 +174,21 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
     const deadline = new Date(context.df.currentUtcDateTime.getTime() + limits.approvalTimeoutMs);
     const undecided = new Map(calls.map((c) => [c.id, c]));
     const decided = new Map<string, ApprovalOutcome>();
-    progress('awaiting_approval', [], calls.map((c) => ({ toolCallId: c.id, tool: c.name, deadline: deadline.toISOString() })));
-    yield callActivity(context, Activities.recordRunEvent, {
-      ...base,
-      type: 'approval.requested',
-      data: { calls: calls.map((c) => ({ toolCallId: c.id, tool: c.name })), deadline: deadline.toISOString() },
-    }, bookkeeping);
+    progress(
+      'awaiting_approval',
+      [],
+      calls.map((c) => ({ toolCallId: c.id, tool: c.name, deadline: deadline.toISOString() })),
+    );
+    yield callActivity(
+      context,
+      Activities.recordRunEvent,
+      {
+        ...base,
+        type: 'approval.requested',
+        data: { calls: calls.map((c) => ({ toolCallId: c.id, tool: c.name })), deadline: deadline.toISOString() },
+      },
+      bookkeeping,
+    );
     while (undecided.size > 0) {
       // A fresh timer per wait: re-yielding one task in a new Task.any reschedules it with a
       // new task id (durable-js issue #574).
@@ -184,12 +202,22 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
       if (!decision || !undecided.has(decision.toolCallId)) continue;
       const call = undecided.get(decision.toolCallId) as ToolCallRequest;
       undecided.delete(decision.toolCallId);
-      decided.set(call.id, { toolCallId: call.id, tool: call.name, outcome: decision.approved ? 'approved' : 'denied', ...(decision.decidedBy ? { decidedBy: decision.decidedBy } : {}) });
-      yield callActivity(context, Activities.recordRunEvent, {
-        ...base,
-        type: 'approval.decided',
-        data: { ...decision, tool: call.name },
-      }, bookkeeping);
+      decided.set(call.id, {
+        toolCallId: call.id,
+        tool: call.name,
+        outcome: decision.approved ? 'approved' : 'denied',
+        ...(decision.decidedBy ? { decidedBy: decision.decidedBy } : {}),
+      });
+      yield callActivity(
+        context,
+        Activities.recordRunEvent,
+        {
+          ...base,
+          type: 'approval.decided',
+          data: { ...decision, tool: call.name },
+        },
+        bookkeeping,
+      );
       progress(
         'awaiting_approval',
         [],
@@ -199,11 +227,16 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
     if (undecided.size > 0) {
       // The deadline passed with calls still undecided: their own outcome, not a human denial.
       for (const call of undecided.values()) decided.set(call.id, { toolCallId: call.id, tool: call.name, outcome: 'timed_out' });
-      yield callActivity(context, Activities.recordRunEvent, {
-        ...base,
-        type: 'approval.timed_out',
-        data: { calls: [...undecided.values()].map((c) => ({ toolCallId: c.id, tool: c.name })), deadline: deadline.toISOString() },
-      }, bookkeeping);
+      yield callActivity(
+        context,
+        Activities.recordRunEvent,
+        {
+          ...base,
+          type: 'approval.timed_out',
+          data: { calls: [...undecided.values()].map((c) => ({ toolCallId: c.id, tool: c.name })), deadline: deadline.toISOString() },
+        },
+        bookkeeping,
+      );
     }
     approvals = [...decided.values()];
     return decided;
@@ -216,7 +249,12 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
     for (const call of calls) {
       const ref = findToolRef(agent, call.name);
       if (!ref) {
-        outcomes.set(call.id, { callId: call.id, name: call.name, status: 'error', content: json({ error: 'unknown_tool', message: `There is no tool named "${call.name}". Use one of the tools provided.` }) });
+        outcomes.set(call.id, {
+          callId: call.id,
+          name: call.name,
+          status: 'error',
+          content: json({ error: 'unknown_tool', message: `There is no tool named "${call.name}". Use one of the tools provided.` }),
+        });
       } else if (ref.approval === 'required') {
         needsApproval.push(call);
       }
@@ -234,14 +272,27 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
             content: json({ error: 'approval_timeout', message: 'No decision was made before the approval deadline; the call was not run.' }),
           });
         } else if (outcome !== 'approved') {
-          outcomes.set(call.id, { callId: call.id, name: call.name, status: 'denied', content: json({ error: 'denied', message: 'A human reviewer did not approve this call; it was not run.' }) });
+          outcomes.set(call.id, {
+            callId: call.id,
+            name: call.name,
+            status: 'denied',
+            content: json({ error: 'denied', message: 'A human reviewer did not approve this call; it was not run.' }),
+          });
         }
       }
     }
 
     const runnable = calls.filter((c) => !outcomes.has(c.id));
-    progress('tools', runnable.map((c) => c.name));
-    const timeoutOutcome = (call: ToolCallRequest): ToolOutcome => ({ callId: call.id, name: call.name, status: 'timeout', content: json({ error: 'timeout', message: 'The tool did not answer in time.' }) });
+    progress(
+      'tools',
+      runnable.map((c) => c.name),
+    );
+    const timeoutOutcome = (call: ToolCallRequest): ToolOutcome => ({
+      callId: call.id,
+      name: call.name,
+      status: 'timeout',
+      content: json({ error: 'timeout', message: 'The tool did not answer in time.' }),
+    });
 
     /**
      * One call in flight: a plain `runTool` activity (first attempt), an `agentToolCall`
@@ -255,7 +306,12 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
       if ('agent' in ref) {
         const child = input.subAgents?.[ref.agent];
         if (!child || input.depth >= limits.maxSubAgentDepth) {
-          outcomes.set(call.id, { callId: call.id, name: call.name, status: 'error', content: json({ error: 'sub_agent_unavailable', message: `Sub-agent "${ref.agent}" cannot run here.` }) });
+          outcomes.set(call.id, {
+            callId: call.id,
+            name: call.name,
+            status: 'error',
+            content: json({ error: 'sub_agent_unavailable', message: `Sub-agent "${ref.agent}" cannot run here.` }),
+          });
           continue;
         }
         const childRunId = `${input.runId}--${call.id}`.slice(0, 200);
@@ -346,7 +402,12 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
             );
             next.push({ ...f, work, kind: 'retry', attemptsLeft: 0 });
           } else {
-            outcomes.set(call.id, { callId: call.id, name: call.name, status: 'error', content: json({ error: f.kind === 'agent' ? 'sub_agent_failed' : 'tool_failed', message: errorText(f.work.result) }) });
+            outcomes.set(call.id, {
+              callId: call.id,
+              name: call.name,
+              status: 'error',
+              content: json({ error: f.kind === 'agent' ? 'sub_agent_failed' : 'tool_failed', message: errorText(f.work.result) }),
+            });
           }
         } else if (f.kind === 'agent') {
           const child = f.work.result as AgentRunOutput;
@@ -405,13 +466,16 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
       pending = outcomes;
     }
   } catch (error) {
-    yield callActivity(context, Activities.recordRunEvent, {
-      ...base,
-      type: 'run.failed',
-      data: { error: errorText(error), turns: turn },
-    }, bookkeeping);
+    yield callActivity(
+      context,
+      Activities.recordRunEvent,
+      {
+        ...base,
+        type: 'run.failed',
+        data: { error: errorText(error), turns: turn },
+      },
+      bookkeeping,
+    );
     throw error;
   }
 }
-
-

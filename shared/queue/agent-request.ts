@@ -19,7 +19,10 @@ export const AgentRequestSchema = z.object({
   agent: z.string().regex(/^[a-z0-9][a-z0-9-]{1,62}$/, 'agent must be a lower-case slug'),
   input: z.unknown(),
   idempotencyKey: z.string().min(1).max(128).optional(),
-  correlationId: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/).optional(),
+  correlationId: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]{1,128}$/)
+    .optional(),
   variables: z.record(z.string(), z.string().max(4096)).optional(),
   /** Queue to publish the result to when the run ends (else the message's ReplyTo property). */
   replyTo: z.string().regex(QUEUE_NAME, 'replyTo must be a Service Bus queue name').optional(),
@@ -57,9 +60,7 @@ export function parseAgentRequest(body: unknown, maxBytes: number): AgentRequest
   }
   const parsed = AgentRequestSchema.safeParse(value);
   if (!parsed.success) {
-    throw new AgentRequestInvalidError(
-      parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '),
-    );
+    throw new AgentRequestInvalidError(parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '));
   }
   return parsed.data;
 }
@@ -259,7 +260,12 @@ export function createAgentRequestHandler(
     if (signedTenant !== request.tenantId) return { failure: `${QueueSignatureProperties.tenant} does not match the body's tenantId` };
     const tenant = await deps.tenants.get(request.tenantId);
     const secret = tenant?.queueSecretRef ? await deps.secrets.getSecret(tenant.queueSecretRef) : undefined;
-    const problem = queueSignatureProblem(secret ?? 'queue-decoy-secret', { tenantId: request.tenantId, idempotencyKey: request.idempotencyKey, timestamp, body: text }, signature, deps.now());
+    const problem = queueSignatureProblem(
+      secret ?? 'queue-decoy-secret',
+      { tenantId: request.tenantId, idempotencyKey: request.idempotencyKey, timestamp, body: text },
+      signature,
+      deps.now(),
+    );
     if (problem) return { failure: problem };
     if (!secret) return { failure: 'the signature does not match the message' };
     return { key: signatureKey(signature) };

@@ -30,7 +30,10 @@ export interface QueueSignatureInput {
 }
 
 function mac(secret: string, input: QueueSignatureInput): Buffer {
-  return createHmac('sha256', secret).update(`${input.tenantId}.${input.idempotencyKey ?? ''}.${input.timestamp}.`).update(input.body).digest();
+  return createHmac('sha256', secret)
+    .update(`${input.tenantId}.${input.idempotencyKey ?? ''}.${input.timestamp}.`)
+    .update(input.body)
+    .digest();
 }
 
 /** The `x-signature` value for a message (what a producer computes). */
@@ -51,7 +54,8 @@ export function signedQueueProperties(secret: string, input: Omit<QueueSignature
 /** Why a message's signature does not hold, or undefined when it does. Constant-time comparison. */
 export function queueSignatureProblem(secret: string, input: QueueSignatureInput, signature: string, nowMs: number): string | undefined {
   if (!/^\d{1,12}$/.test(input.timestamp)) return `${QueueSignatureProperties.timestamp} must be the signing time in unix seconds`;
-  if (Math.abs(nowMs - Number(input.timestamp) * 1000) > QUEUE_SIGNATURE_TOLERANCE_MS) return `${QueueSignatureProperties.timestamp} is more than 5 minutes away from the current time; sign the message again`;
+  if (Math.abs(nowMs - Number(input.timestamp) * 1000) > QUEUE_SIGNATURE_TOLERANCE_MS)
+    return `${QueueSignatureProperties.timestamp} is more than 5 minutes away from the current time; sign the message again`;
   const expected = mac(secret, input);
   const given = signature.startsWith('v1,') ? Buffer.from(signature.slice(3), 'base64') : Buffer.alloc(0);
   return given.length === expected.length && timingSafeEqual(given, expected) ? undefined : 'the signature does not match the message';

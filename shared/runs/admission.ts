@@ -78,7 +78,10 @@ export async function admitRun(deps: AdmissionDeps, request: AdmissionRequest): 
     const declared = request.declaredVariables ?? {};
     const unknown = Object.keys(request.variables).filter((name) => !Object.hasOwn(declared, name));
     if (unknown.length > 0) {
-      throw new ValidationError(`Agent "${request.agentId}" declares no variable ${unknown.map((n) => `"${n}"`).join(', ')}.`, unknown.map((n) => `variables.${n}: not a variable of the agent`));
+      throw new ValidationError(
+        `Agent "${request.agentId}" declares no variable ${unknown.map((n) => `"${n}"`).join(', ')}.`,
+        unknown.map((n) => `variables.${n}: not a variable of the agent`),
+      );
     }
   }
   if (request.rateLimit !== false) {

@@ -35,7 +35,10 @@ export class TenantBlobSpace {
   readonly #store: BlobStore;
   readonly #prefix: string;
 
-  constructor(store: BlobStore, readonly tenantId: string) {
+  constructor(
+    store: BlobStore,
+    readonly tenantId: string,
+  ) {
     if (!/^[a-z0-9][a-z0-9-]{1,62}$/.test(tenantId)) throw new ValidationError(`invalid tenant id "${tenantId}"`);
     this.#store = store;
     this.#prefix = `tenants/${tenantId}/`;

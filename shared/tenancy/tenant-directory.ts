@@ -2,13 +2,7 @@ import { readFileSync } from 'node:fs';
 import { duplicateIdProblems, parseDocument } from '../config-document.js';
 import { ForbiddenError, NotFoundError } from '../errors.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import {
-  TENANT_ID_PATTERN,
-  TenantCatalogDocumentSchema,
-  TenantCatalogError,
-  TenantSchema,
-  type Tenant,
-} from './tenant.js';
+import { TENANT_ID_PATTERN, TenantCatalogDocumentSchema, TenantCatalogError, TenantSchema, type Tenant } from './tenant.js';
 
 /** Where the front doors look tenants up. Implementations validate what they return. */
 export interface TenantDirectory {
@@ -64,7 +58,11 @@ export class StaticTenantDirectory implements TenantDirectory {
 export function parseTenantCatalog(text: string, where: string): Tenant[] {
   const fail = (problems: string[]) => new TenantCatalogError(problems);
   const { tenants } = parseDocument(text, where, TenantCatalogDocumentSchema, fail);
-  const problems = duplicateIdProblems(tenants.map((t) => t.id), where, 'tenant');
+  const problems = duplicateIdProblems(
+    tenants.map((t) => t.id),
+    where,
+    'tenant',
+  );
   if (problems.length > 0) throw fail(problems);
   return tenants;
 }

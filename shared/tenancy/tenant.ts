@@ -22,7 +22,9 @@ const Guid = z
   .regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'must be a GUID')
   .transform((v) => v.toLowerCase());
 /** Hosts tools may reach for this tenant: `host[:port]`, `*.suffix[:port]` or `[ipv6][:port]` (port default 443). */
-const HostPattern = z.string().refine((entry) => parseEgressEntry(entry, { local: true }) !== undefined, 'must be host[:port], *.suffix[:port] or [ipv6][:port] with a port of 1-65535');
+const HostPattern = z
+  .string()
+  .refine((entry) => parseEgressEntry(entry, { local: true }) !== undefined, 'must be host[:port], *.suffix[:port] or [ipv6][:port] with a port of 1-65535');
 
 export const WebhookSourceSchema = z.strictObject({
   /**
@@ -48,9 +50,7 @@ export const WebhookSourceSchema = z.strictObject({
 export type WebhookSource = z.infer<typeof WebhookSourceSchema>;
 
 /** A Service Bus queue name, or a prefix of one followed by `*`. */
-const ReplyQueuePattern = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,259}\*?$/, 'must be a Service Bus queue name, or a prefix of one followed by *');
+const ReplyQueuePattern = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._/-]{0,259}\*?$/, 'must be a Service Bus queue name, or a prefix of one followed by *');
 
 /** True when `tenant` may have replies published to `queue` (queue names are case-insensitive). */
 export function replyQueueAllowed(tenant: Pick<Tenant, 'replyQueues'>, queue: string): boolean {
@@ -87,7 +87,10 @@ export const TenantSchema = z
      * in Azure). In multi-tenant mode the queue door accepts only messages signed with it
      * (shared/queue/queue-signature.ts); a tenant without one cannot use the queue door.
      */
-    queueSecretRef: z.string().regex(/^[0-9A-Za-z-]{1,127}$/, 'must be a Key Vault secret name (letters, digits, dashes)').optional(),
+    queueSecretRef: z
+      .string()
+      .regex(/^[0-9A-Za-z-]{1,127}$/, 'must be a Key Vault secret name (letters, digits, dashes)')
+      .optional(),
     /** Front-door requests per minute per instance; the deployment default applies when unset. */
     rateLimitPerMinute: z.number().int().min(1).max(1_000_000).optional(),
   })
@@ -124,7 +127,11 @@ export const TenantCatalogDocumentSchema = z.strictObject({ tenants: z.array(Ten
       for (const p of a.replyQueues) {
         for (const q of b.replyQueues) {
           if (a.id !== b.id && replyQueuePatternsOverlap(p, q)) {
-            ctx.addIssue({ code: 'custom', path: ['tenants', i, 'replyQueues'], message: `reply queues overlap across tenants: "${p}" of ${a.id} and "${q}" of ${b.id} can match the same queue` });
+            ctx.addIssue({
+              code: 'custom',
+              path: ['tenants', i, 'replyQueues'],
+              message: `reply queues overlap across tenants: "${p}" of ${a.id} and "${q}" of ${b.id} can match the same queue`,
+            });
           }
         }
       }

@@ -11,7 +11,10 @@ export const httpRequestTool = defineTool({
   input: z.object({
     url: z.string().url().describe('Absolute https URL'),
     method: z.enum(['GET', 'POST']).default('GET'),
-    body: z.string().max(16 * 1024).optional(),
+    body: z
+      .string()
+      .max(16 * 1024)
+      .optional(),
   }),
   outputMaxBytes: 70 * 1024,
   sideEffects: false,
@@ -103,11 +106,4 @@ export const sendReplyTool = defineTool({
   },
 });
 
-export const builtInTools: readonly Tool[] = [
-  httpRequestTool,
-  listDocumentsTool,
-  readDocumentTool,
-  writeDocumentTool,
-  currentTimeTool,
-  sendReplyTool,
-];
+export const builtInTools: readonly Tool[] = [httpRequestTool, listDocumentsTool, readDocumentTool, writeDocumentTool, currentTimeTool, sendReplyTool];

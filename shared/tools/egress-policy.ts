@@ -134,17 +134,7 @@ export function effectiveEgressAllowList(tenantList: readonly string[], deployme
 }
 
 /** Why an address may not be connected to; `public` when it may. */
-export type AddressClass =
-  | 'public'
-  | 'loopback'
-  | 'unspecified'
-  | 'private'
-  | 'link-local'
-  | 'shared (CGNAT)'
-  | 'multicast'
-  | 'cloud metadata'
-  | 'reserved'
-  | 'invalid';
+export type AddressClass = 'public' | 'loopback' | 'unspecified' | 'private' | 'link-local' | 'shared (CGNAT)' | 'multicast' | 'cloud metadata' | 'reserved' | 'invalid';
 
 type Range = readonly [network: string, prefix: number];
 function blockList(v4: readonly Range[], v6: readonly Range[]): BlockList {
@@ -164,14 +154,32 @@ const RANGES: readonly (readonly [AddressClass, BlockList])[] = [
     'cloud metadata',
     blockList(
       // Instance metadata (Azure IMDS, AWS, GCP), AWS ECS task metadata, Azure wire server, Alibaba.
-      [['169.254.169.254', 32], ['169.254.170.2', 32], ['168.63.129.16', 32], ['100.100.100.200', 32]],
+      [
+        ['169.254.169.254', 32],
+        ['169.254.170.2', 32],
+        ['168.63.129.16', 32],
+        ['100.100.100.200', 32],
+      ],
       // AWS IMDS over IPv6.
       [['fd00:ec2::254', 128]],
     ),
   ],
   ['loopback', blockList([['127.0.0.0', 8]], [['::1', 128]])],
   ['unspecified', blockList([['0.0.0.0', 8]], [['::', 128]])],
-  ['private', blockList([['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 16]], [['fc00::', 7], ['fec0::', 10]])],
+  [
+    'private',
+    blockList(
+      [
+        ['10.0.0.0', 8],
+        ['172.16.0.0', 12],
+        ['192.168.0.0', 16],
+      ],
+      [
+        ['fc00::', 7],
+        ['fec0::', 10],
+      ],
+    ),
+  ],
   ['link-local', blockList([['169.254.0.0', 16]], [['fe80::', 10]])],
   ['shared (CGNAT)', blockList([['100.64.0.0', 10]], [])],
   ['multicast', blockList([['224.0.0.0', 4]], [['ff00::', 8]])],

@@ -40,15 +40,17 @@ export interface ToolDefinition<Input = unknown> {
 export class ToolError extends Error {
   override readonly name = 'ToolError';
   readonly status = 400;
-  constructor(readonly code: string, message: string, readonly retryable = false) {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly retryable = false,
+  ) {
     super(message);
   }
 }
 
 /** The JSON-serialisable result of one tool call, as the model will see it. */
-export type ToolResult =
-  | { ok: true; output: unknown; truncated: boolean }
-  | { ok: false; error: { code: string; message: string } };
+export type ToolResult = { ok: true; output: unknown; truncated: boolean } | { ok: false; error: { code: string; message: string } };
 
 /** A tool with its input type erased: what registries hold and activities call. */
 export interface Tool {

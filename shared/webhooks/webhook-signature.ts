@@ -67,7 +67,12 @@ export function readWebhookClaims(headers: WebhookHeaders, nowMs: number): Webho
     claims = { scheme: 'standard-webhooks', timestamp: headers.get('webhook-timestamp')?.trim() ?? '', deliveryId: headers.get('webhook-id')?.trim() ?? '', signatures };
   } else if (legacy !== null && legacy.trim() !== '') {
     const hex = /^sha256=([0-9a-fA-F]{64})$/.exec(legacy.trim())?.[1];
-    claims = { scheme: 'legacy-hmac', timestamp: headers.get('x-timestamp')?.trim() ?? '', deliveryId: headers.get('x-delivery-id')?.trim() ?? '', signatures: hex ? [Buffer.from(hex, 'hex')] : [] };
+    claims = {
+      scheme: 'legacy-hmac',
+      timestamp: headers.get('x-timestamp')?.trim() ?? '',
+      deliveryId: headers.get('x-delivery-id')?.trim() ?? '',
+      signatures: hex ? [Buffer.from(hex, 'hex')] : [],
+    };
   } else {
     throw new UnauthorizedError(
       'webhook_signature_missing',

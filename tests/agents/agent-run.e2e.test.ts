@@ -216,7 +216,9 @@ describe('agentRun through the devhost', () => {
       expect(toolMessages(1)['a1']).not.toContain('did not approve');
       expect(done.customStatus).toMatchObject({ approvals: [{ toolCallId: 'a1', tool: 'current_time', outcome: 'timed_out' }] });
       const withHistory = await api.status(id, true);
-      const recorded = (withHistory.history ?? []).filter((e) => e.EventType === 'TaskCompleted' && e['FunctionName'] === 'agentRecordRunEvent').map((e) => JSON.parse(String(e['Input'])) as { type: string });
+      const recorded = (withHistory.history ?? [])
+        .filter((e) => e.EventType === 'TaskCompleted' && e['FunctionName'] === 'agentRecordRunEvent')
+        .map((e) => JSON.parse(String(e['Input'])) as { type: string });
       expect(recorded.map((r) => r.type)).toContain('approval.timed_out');
       expect(recorded.map((r) => r.type)).not.toContain('approval.decided');
     });
@@ -322,7 +324,10 @@ describe('agentRun through the devhost', () => {
   });
 
   it('waits out a model outage on durable timers, then fails with model_unavailable after the outage tolerance', async () => {
-    stack.model.setFaults([{ status: 500, deployment: 'dead-1' }, { status: 500, deployment: 'dead-2' }]);
+    stack.model.setFaults([
+      { status: 500, deployment: 'dead-1' },
+      { status: 500, deployment: 'dead-2' },
+    ]);
     const agent = testAgent({
       model: { deployments: ['dead-1', 'dead-2'], timeoutMs: 5_000 },
       limits: { modelMaxAttempts: 2, modelRetryIntervalMs: 20, modelOutageToleranceMs: 300 },

@@ -16,8 +16,14 @@ describe('conversation store', () => {
     const blobs = new CountingBlobStore();
     const space = new TenantBlobSpace(blobs, 'contoso');
     const writer = new ConversationStore(space, 'run-a');
-    await writer.append(0, [{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }]);
-    expect(await writer.read(2)).toEqual([{ role: 'user', content: 'hi' }, { role: 'assistant', content: 'hello' }]);
+    await writer.append(0, [
+      { role: 'user', content: 'hi' },
+      { role: 'assistant', content: 'hello' },
+    ]);
+    expect(await writer.read(2)).toEqual([
+      { role: 'user', content: 'hi' },
+      { role: 'assistant', content: 'hello' },
+    ]);
     expect(blobs.gets).toBe(0);
 
     // Another process (a fresh cache for another run id here) reads from Blob once, then not again.

@@ -4,13 +4,27 @@ import { BlobRunEventSink, MemoryRunEventSink, RunEventBus, type RunEvent } from
 import { parseConfig } from '../../shared/config.js';
 import { MemoryBlobStore } from '../../shared/storage/memory-blob-store.js';
 
-const event = (eventId: string): RunEvent => ({ eventId, type: 'run.started', tenantId: 'contoso', runId: 'contoso--r1', correlationId: 'c', at: '2026-12-02T00:00:00.000Z', data: {} });
+const event = (eventId: string): RunEvent => ({
+  eventId,
+  type: 'run.started',
+  tenantId: 'contoso',
+  runId: 'contoso--r1',
+  correlationId: 'c',
+  at: '2026-12-02T00:00:00.000Z',
+  data: {},
+});
 
 describe('run-event bus', () => {
   it('fans every event out to every subscriber', async () => {
     const a = new MemoryRunEventSink();
     const b = new MemoryRunEventSink();
-    await new RunEventBus([{ name: 'a', sink: a }, { name: 'b', sink: b }], () => {}).emit(event('e1'));
+    await new RunEventBus(
+      [
+        { name: 'a', sink: a },
+        { name: 'b', sink: b },
+      ],
+      () => {},
+    ).emit(event('e1'));
     expect(a.events.map((e) => e.eventId)).toEqual(['e1']);
     expect(b.events.map((e) => e.eventId)).toEqual(['e1']);
   });
@@ -19,7 +33,13 @@ describe('run-event bus', () => {
     const reported: string[] = [];
     const ok = new MemoryRunEventSink();
     const failing = { emit: async () => Promise.reject(new Error('down')) };
-    await new RunEventBus([{ name: 'telemetry', sink: failing }, { name: 'ok', sink: ok }], (name) => reported.push(name)).emit(event('e2'));
+    await new RunEventBus(
+      [
+        { name: 'telemetry', sink: failing },
+        { name: 'ok', sink: ok },
+      ],
+      (name) => reported.push(name),
+    ).emit(event('e2'));
     expect(reported).toEqual(['telemetry']);
     expect(ok.events).toHaveLength(1);
     await expect(new RunEventBus([{ name: 'audit', sink: failing, required: true }], () => {}).emit(event('e3'))).rejects.toThrow('down');

@@ -128,9 +128,7 @@ describe('callModel run twice', () => {
     let release: () => void = () => {};
     const hung = new Promise<void>((r) => (release = r));
     const { activities, first } = await setup(
-      [
-        { respond: async () => (await hung, (toolCallsTurn([{ name: 'send_reply', arguments: { text: 'x' } }]) as { response: never }).response) },
-      ],
+      [{ respond: async () => (await hung, (toolCallsTurn([{ name: 'send_reply', arguments: { text: 'x' } }]) as { response: never }).response) }],
       { maxConcurrentCalls: 1 },
     );
     const inFlight = activities.callModel(first);

@@ -108,7 +108,12 @@ describe('batchScheduler + batchRun', () => {
     const stats = stack.model.stats();
     expect(stats.maxInFlight).toBe(MAX_CONCURRENCY);
     expect(stats.requestCount).toBe(ITEMS.length);
-    expect(stack.model.requests().map((r) => JSON.stringify(r.body)).filter((b) => b.includes('Report on gamma'))).toHaveLength(1);
+    expect(
+      stack.model
+        .requests()
+        .map((r) => JSON.stringify(r.body))
+        .filter((b) => b.includes('Report on gamma')),
+    ).toHaveLength(1);
 
     // A firing after the batch finished starts nothing either (Durable would restart a finished id).
     await fireScheduler();

@@ -76,7 +76,13 @@ describe('batchScheduler tick', () => {
     const second = await runSchedulerTick(deps, client, () => {});
     expect(second).toMatchObject({ started: [], existing: [id] });
     expect(started.size).toBe(1);
-    expect(started.get(id)).toMatchObject({ tenantId: 'contoso', agentId: 'doc-summarizer', slot: '2026-11-26T10:45:00.000Z', maxConcurrency: 2, initiator: { kind: 'schedule', id: 'every-five' } });
+    expect(started.get(id)).toMatchObject({
+      tenantId: 'contoso',
+      agentId: 'doc-summarizer',
+      slot: '2026-11-26T10:45:00.000Z',
+      maxConcurrency: 2,
+      initiator: { kind: 'schedule', id: 'every-five' },
+    });
     // Outside the catch-up window and before the next slot: nothing due.
     clock.now = at('2026-11-26T10:47:00Z');
     expect((await runSchedulerTick(deps, client, () => {})).started).toEqual([]);

@@ -17,7 +17,17 @@ const JOB_HOST_ACTIVITIES = 'AzureFunctionsJobHost__extensions__durableTask__max
 let saved: NodeJS.ProcessEnv;
 beforeEach(() => {
   saved = { ...process.env };
-  for (const name of [JOB_HOST_ACTIVITIES, 'AzureFunctionsJobHost__extensions__serviceBus__maxConcurrentCalls', 'DURABLE_TASK_HUB_NAME', 'SETTINGS_APP_GREETING', 'MODEL_BASE_URL', 'MODEL_PROVIDER', 'STORAGE_CONTAINER', 'AUTH_AUTHORITY', 'STORAGE_CONNECTION_STRING']) {
+  for (const name of [
+    JOB_HOST_ACTIVITIES,
+    'AzureFunctionsJobHost__extensions__serviceBus__maxConcurrentCalls',
+    'DURABLE_TASK_HUB_NAME',
+    'SETTINGS_APP_GREETING',
+    'MODEL_BASE_URL',
+    'MODEL_PROVIDER',
+    'STORAGE_CONTAINER',
+    'AUTH_AUTHORITY',
+    'STORAGE_CONNECTION_STRING',
+  ]) {
     delete process.env[name];
   }
 });
@@ -54,10 +64,7 @@ describe('settings precedence at load', () => {
     expect(hostJson.extensions?.durableTask?.hubName).toBeUndefined();
     expect(hostJson.extensions?.durableTask?.maxConcurrentActivityFunctions).toBe(8);
     expect((hostJson.extensions?.serviceBus?.['clientRetryOptions'] as Record<string, unknown>)['delay']).toBeUndefined();
-    expect(warnings).toEqual([
-      expect.stringContaining('extensions.durableTask.hubName is "%DURABLE_TASK_HUB_NAME%"'),
-      expect.stringContaining('SETTINGS_APP_UNSET_DELAY'),
-    ]);
+    expect(warnings).toEqual([expect.stringContaining('extensions.durableTask.hubName is "%DURABLE_TASK_HUB_NAME%"'), expect.stringContaining('SETTINGS_APP_UNSET_DELAY')]);
   });
 
   it('serves the app with local.settings.json values it reads at invocation', async () => {
@@ -109,7 +116,16 @@ describe('the local stack fills in only what neither the environment nor local.s
   });
 
   it('for a throwaway stack (npm run agent), points the app at its own services whatever local.settings.json says', async () => {
-    const stack = await startLocalStack({ appDir, port: 0, storage: 'memory', logLevel: 'error', azurite: {}, offlineModelPort: 0, devIssuerPort: 0, serviceSettingsFrom: 'environment' });
+    const stack = await startLocalStack({
+      appDir,
+      port: 0,
+      storage: 'memory',
+      logLevel: 'error',
+      azurite: {},
+      offlineModelPort: 0,
+      devIssuerPort: 0,
+      serviceSettingsFrom: 'environment',
+    });
     try {
       expect(process.env['MODEL_BASE_URL']).toBe(stack.offlineModel.url);
       expect(process.env['STORAGE_CONTAINER']).toBe('settings-app-data');

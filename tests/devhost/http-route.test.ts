@@ -56,11 +56,6 @@ describe('route templates', () => {
 
   it('orders literals before constrained parameters before plain parameters before catch-alls', () => {
     const routes = ['items/{*rest}', 'items/{id}', 'items/{id:int}', 'items/latest'].map(compileRoute);
-    expect(routes.sort(compareRoutePrecedence).map((r) => r.template)).toEqual([
-      'items/latest',
-      'items/{id:int}',
-      'items/{id}',
-      'items/{*rest}',
-    ]);
+    expect(routes.sort(compareRoutePrecedence).map((r) => r.template)).toEqual(['items/latest', 'items/{id:int}', 'items/{id}', 'items/{*rest}']);
   });
 });

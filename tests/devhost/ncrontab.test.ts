@@ -17,25 +17,13 @@ function occurrences(expression: string, from: string, count: number): string[] 
 
 describe('parseSchedule: six-field NCRONTAB', () => {
   it('fires every five minutes on the minute, strictly after the base time', () => {
-    expect(occurrences('0 */5 * * * *', '2024-05-01T10:00:00.000Z', 3)).toEqual([
-      '2024-05-01T10:05:00.000Z',
-      '2024-05-01T10:10:00.000Z',
-      '2024-05-01T10:15:00.000Z',
-    ]);
+    expect(occurrences('0 */5 * * * *', '2024-05-01T10:00:00.000Z', 3)).toEqual(['2024-05-01T10:05:00.000Z', '2024-05-01T10:10:00.000Z', '2024-05-01T10:15:00.000Z']);
     expect(occurrences('0 */5 * * * *', '2024-05-01T10:04:59.999Z', 1)).toEqual(['2024-05-01T10:05:00.000Z']);
   });
 
   it('handles seconds, lists and ranges', () => {
-    expect(occurrences('10,40 * * * * *', '2024-05-01T10:00:00Z', 3)).toEqual([
-      '2024-05-01T10:00:10.000Z',
-      '2024-05-01T10:00:40.000Z',
-      '2024-05-01T10:01:10.000Z',
-    ]);
-    expect(occurrences('0 0 9-11 * * *', '2024-05-01T10:30:00Z', 3)).toEqual([
-      '2024-05-01T11:00:00.000Z',
-      '2024-05-02T09:00:00.000Z',
-      '2024-05-02T10:00:00.000Z',
-    ]);
+    expect(occurrences('10,40 * * * * *', '2024-05-01T10:00:00Z', 3)).toEqual(['2024-05-01T10:00:10.000Z', '2024-05-01T10:00:40.000Z', '2024-05-01T10:01:10.000Z']);
+    expect(occurrences('0 0 9-11 * * *', '2024-05-01T10:30:00Z', 3)).toEqual(['2024-05-01T11:00:00.000Z', '2024-05-02T09:00:00.000Z', '2024-05-02T10:00:00.000Z']);
   });
 
   it('supports stepped ranges and NCRONTAB\'s "a/n" (from a to the maximum)', () => {
@@ -45,40 +33,23 @@ describe('parseSchedule: six-field NCRONTAB', () => {
       '2024-05-01T16:00:00.000Z',
       '2024-05-02T08:00:00.000Z',
     ]);
-    expect(occurrences('0 50/5 * * * *', '2024-05-01T10:00:00Z', 3)).toEqual([
-      '2024-05-01T10:50:00.000Z',
-      '2024-05-01T10:55:00.000Z',
-      '2024-05-01T11:50:00.000Z',
-    ]);
+    expect(occurrences('0 50/5 * * * *', '2024-05-01T10:00:00Z', 3)).toEqual(['2024-05-01T10:50:00.000Z', '2024-05-01T10:55:00.000Z', '2024-05-01T11:50:00.000Z']);
   });
 
   it('reads month and day names by case-insensitive prefix', () => {
     // Weekdays at 09:30: 2024-05-03 is a Friday.
-    expect(occurrences('0 30 9 * * Mon-Fri', '2024-05-03T10:00:00Z', 2)).toEqual([
-      '2024-05-06T09:30:00.000Z',
-      '2024-05-07T09:30:00.000Z',
-    ]);
-    expect(occurrences('0 0 0 1 jan,JULY *', '2024-02-01T00:00:00Z', 2)).toEqual([
-      '2024-07-01T00:00:00.000Z',
-      '2025-01-01T00:00:00.000Z',
-    ]);
+    expect(occurrences('0 30 9 * * Mon-Fri', '2024-05-03T10:00:00Z', 2)).toEqual(['2024-05-06T09:30:00.000Z', '2024-05-07T09:30:00.000Z']);
+    expect(occurrences('0 0 0 1 jan,JULY *', '2024-02-01T00:00:00Z', 2)).toEqual(['2024-07-01T00:00:00.000Z', '2025-01-01T00:00:00.000Z']);
     expect(parseSchedule('0 0 0 * * sunday').next(at('2024-05-01T00:00:00Z')).toISOString()).toBe('2024-05-05T00:00:00.000Z');
   });
 
   it('requires day-of-month AND day-of-week, as NCrontab does (not the Unix cron union)', () => {
     // Friday the 13th: September and December 2024.
-    expect(occurrences('0 0 0 13 * Fri', '2024-05-01T00:00:00Z', 2)).toEqual([
-      '2024-09-13T00:00:00.000Z',
-      '2024-12-13T00:00:00.000Z',
-    ]);
+    expect(occurrences('0 0 0 13 * Fri', '2024-05-01T00:00:00Z', 2)).toEqual(['2024-09-13T00:00:00.000Z', '2024-12-13T00:00:00.000Z']);
   });
 
   it('skips months too short for the day and finds leap days', () => {
-    expect(occurrences('0 0 0 31 * *', '2024-01-31T00:00:00Z', 3)).toEqual([
-      '2024-03-31T00:00:00.000Z',
-      '2024-05-31T00:00:00.000Z',
-      '2024-07-31T00:00:00.000Z',
-    ]);
+    expect(occurrences('0 0 0 31 * *', '2024-01-31T00:00:00Z', 3)).toEqual(['2024-03-31T00:00:00.000Z', '2024-05-31T00:00:00.000Z', '2024-07-31T00:00:00.000Z']);
     expect(occurrences('0 0 12 29 Feb *', '2024-03-01T00:00:00Z', 1)).toEqual(['2028-02-29T12:00:00.000Z']);
   });
 
@@ -91,10 +62,7 @@ describe('parseSchedule: five fields and TimeSpan', () => {
   it('accepts five fields as minute-level cron with seconds at zero', () => {
     const schedule = parseSchedule('*/15 * * * *');
     expect(schedule.kind).toBe('cron');
-    expect(occurrences('*/15 * * * *', '2024-05-01T10:07:30Z', 2)).toEqual([
-      '2024-05-01T10:15:00.000Z',
-      '2024-05-01T10:30:00.000Z',
-    ]);
+    expect(occurrences('*/15 * * * *', '2024-05-01T10:07:30Z', 2)).toEqual(['2024-05-01T10:15:00.000Z', '2024-05-01T10:30:00.000Z']);
   });
 
   it('accepts TimeSpan intervals and adds them to the base time', () => {
@@ -115,7 +83,7 @@ describe('parseSchedule: five fields and TimeSpan', () => {
     expect(tryParseTimeSpanInMs('soon')).toBeUndefined();
   });
 
-  it('reports the host\'s sub-minute rule for switching the schedule monitor off', () => {
+  it("reports the host's sub-minute rule for switching the schedule monitor off", () => {
     expect(parseSchedule('*/10 * * * * *').firesMoreThanOncePerMinute()).toBe(true);
     expect(parseSchedule('0 * * * * *').firesMoreThanOncePerMinute()).toBe(false);
     expect(parseSchedule('* 5 * * * *').firesMoreThanOncePerMinute()).toBe(false);

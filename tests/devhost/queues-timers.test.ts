@@ -57,7 +57,11 @@ describe('devhost Service Bus queues and timers', () => {
     bus?.send('intake', { body: { fail: true }, messageId: 'poison' });
     const dead = await until(() => bus?.store.peek('intake', { deadLetter: true })[0]);
     // host.json of the fixture sets maxDeliveryCount 3.
-    expect(received().filter((r) => r.fn === 'intake').map((r) => r.deliveryCount)).toEqual([1, 2, 3]);
+    expect(
+      received()
+        .filter((r) => r.fn === 'intake')
+        .map((r) => r.deliveryCount),
+    ).toEqual([1, 2, 3]);
     expect(dead).toMatchObject({ messageId: 'poison', deadLetterReason: 'MaxDeliveryCountExceeded' });
     const listed = await fetch(`${h.url}/admin/devhost/queues/intake/deadletter`, { headers: { 'x-functions-key': h.keys.keys.masterKey } });
     expect(await listed.json()).toEqual(expect.arrayContaining([expect.objectContaining({ messageId: 'poison', deadLetterReason: 'MaxDeliveryCountExceeded' })]));

@@ -177,7 +177,10 @@ describe('request body limit (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT)', () => {
       const { socket, head, closed } = openSocket(h.host.port);
       socket.write(`POST ${target} HTTP/1.1\r\nhost: 127.0.0.1:${h.host.port}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n`);
       let answered = false;
-      void head.then(() => (answered = true), () => undefined);
+      void head.then(
+        () => (answered = true),
+        () => undefined,
+      );
       // An endless body: keep sending until the server answers, then until it hangs up.
       const chunk = Buffer.alloc(64 * 1024, 0x20);
       const cap = 10 * DEFAULT_REQUEST_BODY_LIMIT_BYTES;
@@ -217,11 +220,15 @@ describe('readBody', () => {
         this.push(chunk);
       },
     });
-    return Object.assign(stream, { headers: {} }, {
-      get pulled() {
-        return pulled;
+    return Object.assign(
+      stream,
+      { headers: {} },
+      {
+        get pulled() {
+          return pulled;
+        },
       },
-    }) as unknown as Readable & { pulled: number };
+    ) as unknown as Readable & { pulled: number };
   }
 
   it('holds at most the limit plus one chunk, and stops pulling from the socket once over', async () => {

@@ -7,11 +7,7 @@ import type { HostJson, HostServices } from '../../devhost/host/extension-types.
 import { FunctionKeyStore } from '../../devhost/host/function-keys.js';
 import type { DevhostLogger } from '../../devhost/host/logger.js';
 import { DEFAULT_REQUEST_BODY_LIMIT_BYTES } from '../../devhost/host/request-body.js';
-import {
-  createServiceBusExtension,
-  type ServiceBusExtension,
-  type ServiceBusExtensionOptions,
-} from '../../devhost/service-bus/service-bus-extension.js';
+import { createServiceBusExtension, type ServiceBusExtension, type ServiceBusExtensionOptions } from '../../devhost/service-bus/service-bus-extension.js';
 import { openDatabase } from '../../devhost/host/storage.js';
 
 // --- What @azure/functions does with typed data and trigger metadata (fromRpcTypedData, toCamelCase).
@@ -41,7 +37,7 @@ interface Call {
   message: unknown;
   triggerMetadata: Record<string, unknown>;
 }
-type Behaviour = (call: Call) => Promise<Partial<Pick<InvocationOutcome, 'returnValue'>> & { outputs?: Record<string, RpcTypedData> } | void>;
+type Behaviour = (call: Call) => Promise<(Partial<Pick<InvocationOutcome, 'returnValue'>> & { outputs?: Record<string, RpcTypedData> }) | void>;
 
 function sbFunction(name: string, trigger: Record<string, unknown>, outputs: Record<string, RpcBindingInfo> = {}): RegisteredFunction {
   const triggerBinding = { type: 'serviceBusTrigger', direction: 'in' as const, connection: 'ServiceBus', ...trigger };
@@ -70,7 +66,10 @@ function fakeHost(db: DatabaseSync, functions: RegisteredFunction[], hostJson: H
     hostJson,
     baseUrl: () => 'http://127.0.0.1:0',
     logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
-    keys: new FunctionKeyStore(undefined, functions.map((f) => f.name)),
+    keys: new FunctionKeyStore(
+      undefined,
+      functions.map((f) => f.name),
+    ),
     maxRequestBodyBytes: DEFAULT_REQUEST_BODY_LIMIT_BYTES,
     async invoke(fn, inputs, triggerMetadata = {}): Promise<InvocationOutcome> {
       const input = inputs[fn.triggerBindingName];
@@ -209,8 +208,7 @@ describe('service bus extension', () => {
     ]);
     const deadLetterLines = host.messages('warn').filter((m) => m.includes('dead-lettered'));
     expect(deadLetterLines).toEqual([
-      "Service Bus: dead-lettered message poison-1 on queue 'work' after 3 delivery(ies): MaxDeliveryCountExceeded " +
-        '(Message could not be consumed after 3 delivery attempts.)',
+      "Service Bus: dead-lettered message poison-1 on queue 'work' after 3 delivery(ies): MaxDeliveryCountExceeded " + '(Message could not be consumed after 3 delivery attempts.)',
     ]);
   });
 
@@ -236,7 +234,10 @@ describe('service bus extension', () => {
       await g.opened;
     });
     const sb = await start(host);
-    sb.send('many', Array.from({ length: 10 }, (_, i) => ({ body: i })));
+    sb.send(
+      'many',
+      Array.from({ length: 10 }, (_, i) => ({ body: i })),
+    );
     await host.waitForCalls(3);
     await new Promise((resolve) => setImmediate(resolve));
     expect(host.calls).toHaveLength(3);
@@ -306,7 +307,7 @@ describe('service bus extension', () => {
     expect(sb.store.peek('audit').map((m) => m.body)).toEqual(['audited']);
   });
 
-  it('enqueues admin input on the function\'s queue: JSON when it parses, text otherwise', async () => {
+  it("enqueues admin input on the function's queue: JSON when it parses, text otherwise", async () => {
     const fn = sbFunction('adminFed', { queueName: 'admin' });
     const host = fakeHost(db, [fn]);
     const sb = await start(host);
@@ -372,8 +373,7 @@ describe('service bus extension', () => {
       await new Promise((resolve) => server.close(resolve));
     });
 
-    const post = (path: string, body: unknown) =>
-      fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const post = (path: string, body: unknown) => fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
     it('enqueues one message or several and lists them', async () => {
       const one = await post('/admin/devhost/queues/agent-requests/messages', { body: { tenantId: 't1' }, messageId: 'a1' });

@@ -3,12 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  type DeadLetterEvent,
-  MessageLockLostError,
-  ServiceBusQueueStore,
-  type ServiceBusQueueStoreOptions,
-} from '../../devhost/service-bus/service-bus-store.js';
+import { type DeadLetterEvent, MessageLockLostError, ServiceBusQueueStore, type ServiceBusQueueStoreOptions } from '../../devhost/service-bus/service-bus-store.js';
 import { openDatabase } from '../../devhost/host/storage.js';
 
 /** A settable clock so locks expire and scheduled messages appear without waiting. */
@@ -29,8 +24,7 @@ describe('ServiceBusQueueStore', () => {
   let clock: ReturnType<typeof manualClock>;
   let deadLetters: DeadLetterEvent[];
   let store: ServiceBusQueueStore;
-  const make = (options: ServiceBusQueueStoreOptions = {}) =>
-    new ServiceBusQueueStore(db, { now: clock.now, onDeadLetter: (e) => deadLetters.push(e), ...options });
+  const make = (options: ServiceBusQueueStoreOptions = {}) => new ServiceBusQueueStore(db, { now: clock.now, onDeadLetter: (e) => deadLetters.push(e), ...options });
 
   beforeEach(() => {
     db = openDatabase('memory');
@@ -82,7 +76,7 @@ describe('ServiceBusQueueStore', () => {
     expect(again?.lockToken).not.toBe(second?.lockToken);
   });
 
-  it('dead-letters after maxDeliveryCount abandons with the service\'s reason and description', () => {
+  it("dead-letters after maxDeliveryCount abandons with the service's reason and description", () => {
     store.send('q', { body: { bad: true }, messageId: 'poison' });
     for (let attempt = 1; attempt <= 3; attempt++) {
       const [message] = store.receive('q', LOCK);
@@ -102,9 +96,7 @@ describe('ServiceBusQueueStore', () => {
       deadLetterErrorDescription: 'Message could not be consumed after 3 delivery attempts.',
     });
     expect(dead?.lockToken).toBeUndefined();
-    expect(deadLetters).toEqual([
-      expect.objectContaining({ queue: 'q', messageId: 'poison', reason: 'MaxDeliveryCountExceeded', deliveryCount: 3 }),
-    ]);
+    expect(deadLetters).toEqual([expect.objectContaining({ queue: 'q', messageId: 'poison', reason: 'MaxDeliveryCountExceeded', deliveryCount: 3 })]);
   });
 
   it('dead-letters explicitly with a reason and description', () => {
@@ -183,9 +175,7 @@ describe('ServiceBusQueueStore', () => {
 
   it('rejects messages it cannot store, storing none of the batch', () => {
     expect(() => store.send('q', [{ body: 'ok' }, { body: undefined }])).toThrow(/message 1: body is required/);
-    expect(() => store.send('q', { body: 'x', applicationProperties: { when: new Date() as unknown as string } })).toThrow(
-      /application property 'when'/,
-    );
+    expect(() => store.send('q', { body: 'x', applicationProperties: { when: new Date() as unknown as string } })).toThrow(/application property 'when'/);
     expect(() => store.send('q', { body: 'x', messageId: 'm'.repeat(129) })).toThrow(/messageId/);
     expect(() => store.send('bad queue', { body: 'x' })).toThrow(/not a valid queue name/);
     expect(store.count('q')).toBe(0);

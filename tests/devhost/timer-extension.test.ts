@@ -57,7 +57,10 @@ function fakeHost(db: DatabaseSync, functions: RegisteredFunction[]) {
     hostJson: {},
     baseUrl: () => 'http://127.0.0.1:0',
     logger,
-    keys: new FunctionKeyStore(undefined, functions.map((f) => f.name)),
+    keys: new FunctionKeyStore(
+      undefined,
+      functions.map((f) => f.name),
+    ),
     maxRequestBodyBytes: DEFAULT_REQUEST_BODY_LIMIT_BYTES,
     async invoke(fn, inputs: Record<string, RpcTypedData | null | undefined>): Promise<InvocationOutcome> {
       const data = inputs[fn.triggerBindingName];
@@ -112,16 +115,14 @@ describe('timer extension', () => {
     db.close();
   });
 
-  it('fires on schedule with the host\'s TimerInfo and no ScheduleStatus for sub-minute timers', async () => {
+  it("fires on schedule with the host's TimerInfo and no ScheduleStatus for sub-minute timers", async () => {
     const host = fakeHost(db, [timerFunction('tick', { schedule: '*/1 * * * * *' })]);
     extension = createTimerExtension(host.services);
     await extension.start();
     expect(host.calls).toHaveLength(0);
 
     await vi.advanceTimersByTimeAsync(1000);
-    expect(host.calls).toEqual([
-      { fn: 'tick', at: '2024-05-01T10:00:31.000Z', timer: { isPastDue: false, schedule: { adjustForDST: true }, scheduleStatus: null } },
-    ]);
+    expect(host.calls).toEqual([{ fn: 'tick', at: '2024-05-01T10:00:31.000Z', timer: { isPastDue: false, schedule: { adjustForDST: true }, scheduleStatus: null } }]);
     await vi.advanceTimersByTimeAsync(2000);
     expect(host.calls.map((c) => c.at)).toEqual(['2024-05-01T10:00:31.000Z', '2024-05-01T10:00:32.000Z', '2024-05-01T10:00:33.000Z']);
     // The host switches the schedule monitor off for sub-minute schedules: nothing persisted.
@@ -228,9 +229,7 @@ describe('timer extension', () => {
     await extension.start();
     await vi.advanceTimersByTimeAsync(3000);
     expect(host.calls).toHaveLength(3);
-    expect(host.messages('error')).toEqual(
-      Array.from({ length: 3 }, () => "Timer 'flaky': invocation failed (database unavailable); the schedule continues."),
-    );
+    expect(host.messages('error')).toEqual(Array.from({ length: 3 }, () => "Timer 'flaky': invocation failed (database unavailable); the schedule continues."));
   });
 
   it('never overlaps a timer with itself and logs the occurrences it skips', async () => {

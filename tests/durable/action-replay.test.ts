@@ -22,10 +22,7 @@ const waitFor = (name: string): SdkAction => ({ actionType: ActionType.WaitForEx
 const all = (...compoundActions: SdkAction[]): SdkAction => ({ actionType: ActionType.WhenAll, compoundActions });
 const any = (...compoundActions: SdkAction[]): SdkAction => ({ actionType: ActionType.WhenAny, compoundActions });
 
-const started = (s: number): HistoryEvent[] => [
-  historyEvent(EventType.OrchestratorStarted, at(s)),
-  historyEvent(EventType.ExecutionStarted, at(s), { Name: 'orch' }),
-];
+const started = (s: number): HistoryEvent[] => [historyEvent(EventType.OrchestratorStarted, at(s)), historyEvent(EventType.ExecutionStarted, at(s), { Name: 'orch' })];
 const episode = (s: number): HistoryEvent => historyEvent(EventType.OrchestratorStarted, at(s));
 const scheduled = (id: number, name: string, s = 0): HistoryEvent => historyEvent(EventType.TaskScheduled, at(s), { EventId: id, Name: name });
 const completed = (id: number, s = 0): HistoryEvent => historyEvent(EventType.TaskCompleted, at(s), { TaskScheduledId: id, Result: 'null' });
@@ -34,8 +31,7 @@ const timerCreated = (id: number, s = 0): HistoryEvent => historyEvent(EventType
 const timerFired = (id: number, s = 0): HistoryEvent => historyEvent(EventType.TimerFired, at(s), { TimerId: id });
 const raised = (name: string, s = 0): HistoryEvent => historyEvent(EventType.EventRaised, at(s), { Name: name, Input: '1' });
 
-const replay = (history: HistoryEvent[], actions: SdkAction[]) =>
-  replayActions({ instanceId: 'i1', executionId: 'e1', parentInstanceId: undefined, history, actions, catalog });
+const replay = (history: HistoryEvent[], actions: SdkAction[]) => replayActions({ instanceId: 'i1', executionId: 'e1', parentInstanceId: undefined, history, actions, catalog });
 const ids = (outcome: ReturnType<typeof replay>) => outcome.newWork.map((w) => `${w.kind}:${w.id}`);
 
 describe('task-id numbering', () => {
@@ -147,7 +143,7 @@ describe('non-determinism and invalid actions', () => {
 
   it('reports a different kind of action at the same sequence number', () => {
     const outcome = replay([...started(0), scheduled(0, 'stepA')], [timer(at(5))]);
-    expect(outcome.nonDeterminism).toContain("instead scheduled a timer with this sequence number");
+    expect(outcome.nonDeterminism).toContain('instead scheduled a timer with this sequence number');
   });
 
   it('reports history the code no longer produces', () => {

@@ -18,7 +18,13 @@ const uid = (prefix: string): string => `${prefix}-${Math.random().toString(36).
 const webhooks = (): string => `${h.url}/runtime/webhooks/durabletask`;
 
 /** What the SDK's client reads from its `durableClient` binding. */
-function bindingData(): { rpcBaseUrl: string; requiredQueryStringParameters: string; baseUrl: string; creationUrls: Record<string, string>; managementUrls: Record<string, string> } {
+function bindingData(): {
+  rpcBaseUrl: string;
+  requiredQueryStringParameters: string;
+  baseUrl: string;
+  creationUrls: Record<string, string>;
+  managementUrls: Record<string, string>;
+} {
   const fn = h.host.functions.get('httpStart');
   if (!fn || !h.durable.bindingData) throw new Error('fixture httpStart or bindingData missing');
   return JSON.parse(h.durable.bindingData({ type: 'durableClient' }, fn) ?? '{}') as ReturnType<typeof bindingData>;
@@ -86,7 +92,12 @@ describe("the SDK's rpc endpoints", () => {
     const data = bindingData();
     expect(data.rpcBaseUrl).toBe(`${h.url}/runtime/webhooks/durabletask/rpc/${systemKey}/`);
     expect(data.requiredQueryStringParameters).toBe(`code=${systemKey}`);
-    for (const url of [...Object.values(data.creationUrls), ...Object.entries(data.managementUrls).filter(([k]) => k !== 'id').map(([, v]) => v)]) {
+    for (const url of [
+      ...Object.values(data.creationUrls),
+      ...Object.entries(data.managementUrls)
+        .filter(([k]) => k !== 'id')
+        .map(([, v]) => v),
+    ]) {
       expect(url).toContain(`code=${systemKey}`);
     }
   });
@@ -95,7 +106,12 @@ describe("the SDK's rpc endpoints", () => {
     const id = await h.start('echoInput', 'rpc');
     await h.finished(id);
     const rpc = `${webhooks()}/rpc`;
-    for (const path of [`${rpc}/instances/${id}`, `${rpc}/not-the-key/instances/${id}`, `${rpc}//instances/${id}`, `${rpc}/${h.host.keys.keys.hostKeys['default']}/instances/${id}`]) {
+    for (const path of [
+      `${rpc}/instances/${id}`,
+      `${rpc}/not-the-key/instances/${id}`,
+      `${rpc}//instances/${id}`,
+      `${rpc}/${h.host.keys.keys.hostKeys['default']}/instances/${id}`,
+    ]) {
       const res = await fetch(path);
       expect(res.status, path).toBe(401);
       await res.arrayBuffer();

@@ -19,9 +19,7 @@ describe('durable client through df.getClient', () => {
     const body = (await res.json()) as Record<string, string>;
     expect(res.headers.get('location')).toBe(body['statusQueryGetUri']);
     // As on Azure, the links carry the Durable extension's system key.
-    expect(body['statusQueryGetUri']).toBe(
-      `${h.url}/runtime/webhooks/durabletask/instances/${body['id']}?taskHub=DurableFixtureHub&connection=Storage&code=${h.systemKey}`,
-    );
+    expect(body['statusQueryGetUri']).toBe(`${h.url}/runtime/webhooks/durabletask/instances/${body['id']}?taskHub=DurableFixtureHub&connection=Storage&code=${h.systemKey}`);
     expect(body['sendEventPostUri']).toContain(`/instances/${body['id']}/raiseEvent/{eventName}`);
     for (const key of ['sendEventPostUri', 'terminatePostUri', 'purgeHistoryDeleteUri', 'suspendPostUri', 'resumePostUri']) {
       expect(body[key]).toContain(body['id']);
@@ -80,15 +78,7 @@ describe('durable client through df.getClient', () => {
     expect(status['history']).toBeUndefined();
     const withHistory = await h.client('getStatus', id, { showHistory: true, showHistoryOutput: true, showInput: true });
     const history = (withHistory.value as { history: Record<string, unknown>[] }).history;
-    expect(history.map((e) => e['EventType'])).toEqual([
-      'ExecutionStarted',
-      'TaskFailed',
-      'TimerCreated',
-      'TimerFired',
-      'TaskCompleted',
-      'TaskCompleted',
-      'ExecutionCompleted',
-    ]);
+    expect(history.map((e) => e['EventType'])).toEqual(['ExecutionStarted', 'TaskFailed', 'TimerCreated', 'TimerFired', 'TaskCompleted', 'TaskCompleted', 'ExecutionCompleted']);
     const completed = history.find((e) => e['EventType'] === 'TaskCompleted' && e['FunctionName'] === 'sayHello');
     expect(completed?.['Result']).toBe('Hello attempt 2!');
     expect(completed?.['ScheduledTime']).toBeTypeOf('string');

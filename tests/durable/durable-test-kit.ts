@@ -60,9 +60,7 @@ export interface DurableHarness {
   stop(): Promise<void>;
 }
 
-export async function startDurableHarness(
-  options: { storage?: string; wrap?: (services: HostServices) => HostServices; logger?: DevhostLogger } = {},
-): Promise<DurableHarness> {
+export async function startDurableHarness(options: { storage?: string; wrap?: (services: HostServices) => HostServices; logger?: DevhostLogger } = {}): Promise<DurableHarness> {
   const host = await startDevhost({
     appDir: durableAppDir,
     port: 0,

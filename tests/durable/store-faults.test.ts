@@ -300,17 +300,13 @@ async function unwritableStore(): Promise<string> {
 describe('a store that cannot be opened writable', () => {
   it('stops the devhost at start with SQLite’s error', async () => {
     const storage = await unwritableStore();
-    await expect(startDurableHarness({ storage })).rejects.toThrow(
-      /cannot write its state store .*devhost\.db: attempt to write a readonly database/,
-    );
+    await expect(startDurableHarness({ storage })).rejects.toThrow(/cannot write its state store .*devhost\.db: attempt to write a readonly database/);
   });
 
   const cli = devhostCliPath;
   it.skipIf(!existsSync(cli))('makes the CLI exit non-zero naming the SQLite error', async () => {
     const storage = await unwritableStore();
-    const error = await spawnDevhost(['--app', join(repoRoot, 'tests', 'fixtures', 'durable-app'), '--storage', storage]).catch(
-      (e: unknown) => e,
-    );
+    const error = await spawnDevhost(['--app', join(repoRoot, 'tests', 'fixtures', 'durable-app'), '--storage', storage]).catch((e: unknown) => e);
     expect(String(error)).toContain('exited with 1');
     expect(String(error)).toContain('attempt to write a readonly database');
   });

@@ -23,7 +23,6 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-
 /** Starts `inputs` on a host that dies at `crashAfter`, restarts it clean, and waits for every run. */
 async function crashAndRecover(crashAfter: string, inputs: AgentRunInput[]): Promise<Map<string, RunStatus>> {
   const doomed = await stack.startHost({ crashAfter });
@@ -32,7 +31,11 @@ async function crashAndRecover(crashAfter: string, inputs: AgentRunInput[]): Pro
   expect(await doomed.exited).toBe('SIGKILL');
   const host = await stack.startHost();
   try {
-    return await host.api.waitAll(inputs.map((i) => i.runId), isDone, 90_000);
+    return await host.api.waitAll(
+      inputs.map((i) => i.runId),
+      isDone,
+      90_000,
+    );
   } finally {
     await host.spawned.stop();
   }
@@ -47,7 +50,12 @@ async function expectAllConsistent(inputs: AgentRunInput[], statuses: Map<string
     expect(sends).toBe(1);
   }
   // No request the model refused: every conversation it saw was well formed.
-  expect(stack.model.requests().filter((r) => r.status === 400).map((r) => JSON.stringify(r.body).slice(0, 300))).toEqual([]);
+  expect(
+    stack.model
+      .requests()
+      .filter((r) => r.status === 400)
+      .map((r) => JSON.stringify(r.body).slice(0, 300)),
+  ).toEqual([]);
 }
 
 describe('agent runs killed at each step boundary', () => {
@@ -70,7 +78,10 @@ describe('agent runs killed at each step boundary', () => {
     const inputs = faultRuns(4, faultAgent({ approval: 'required', limits: CRASH_LIMITS }), 'fault');
     const first = await stack.startHost();
     for (const input of inputs) await first.api.start(input);
-    const waiting = await first.api.waitAll(inputs.map((i) => i.runId), (s) => (s?.customStatus as { phase?: string } | null)?.phase === 'awaiting_approval');
+    const waiting = await first.api.waitAll(
+      inputs.map((i) => i.runId),
+      (s) => (s?.customStatus as { phase?: string } | null)?.phase === 'awaiting_approval',
+    );
     await first.spawned.kill();
 
     const host = await stack.startHost();
@@ -80,7 +91,11 @@ describe('agent runs killed at each step boundary', () => {
         expect(pending).toHaveLength(1);
         await host.api.raise(input.runId, 'approval', { toolCallId: pending[0]?.toolCallId, approved: true, decidedBy: 'faults' });
       }
-      const done = await host.api.waitAll(inputs.map((i) => i.runId), isDone, 90_000);
+      const done = await host.api.waitAll(
+        inputs.map((i) => i.runId),
+        isDone,
+        90_000,
+      );
       await expectAllConsistent(inputs, done);
     } finally {
       await host.spawned.stop();

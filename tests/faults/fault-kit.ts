@@ -183,7 +183,10 @@ export async function expectConsistentRun(container: ContainerClient, tenantId: 
     const calls = m.toolCalls ?? [];
     const answers = messages.slice(i + 1, i + 1 + calls.length);
     const expected = calls.map((c) => c.id).sort();
-    const got = answers.filter((a) => a.role === 'tool').map((a) => a.toolCallId ?? '').sort();
+    const got = answers
+      .filter((a) => a.role === 'tool')
+      .map((a) => a.toolCallId ?? '')
+      .sort();
     if (JSON.stringify(expected) !== JSON.stringify(got)) problems.push(`turn ${turns}: calls ${expected.join(',')} answered by ${got.join(',')}`);
     for (const call of calls) {
       if (call.name !== 'send_reply') continue;

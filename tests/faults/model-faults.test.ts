@@ -21,40 +21,46 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-
 const phaseOf = (s: { customStatus: unknown } | undefined): string | undefined => (s?.customStatus as { phase?: string } | null)?.phase;
 
 describe('model faults', () => {
-  it(`rides through a model outage (500s, then 429 with Retry-After; ${OUTAGE_MS} ms) with no run failed`, async () => {
-    const inputs = faultRuns(20, faultAgent({ deployment: 'outage' }), 'model');
-    const ids = inputs.map((i) => i.runId);
-    stack.model.setFaults([{ status: 500, deployment: 'outage' }]);
-    for (const input of inputs) await host.api.start(input);
-    // Every run has met the outage and is waiting on a durable timer.
-    await host.api.waitAll(ids, (s) => phaseOf(s) === 'waiting_for_model', 60_000);
-    await new Promise((r) => setTimeout(r, OUTAGE_MS / 2));
-    stack.model.setFaults([{ status: 429, retryAfterMs: 1_000, deployment: 'outage' }]);
-    const throttledFrom = stack.model.requests().length;
-    await new Promise((r) => setTimeout(r, OUTAGE_MS / 2));
-    const during = stack.model.requests();
-    stack.model.setFaults([]);
+  it(
+    `rides through a model outage (500s, then 429 with Retry-After; ${OUTAGE_MS} ms) with no run failed`,
+    async () => {
+      const inputs = faultRuns(20, faultAgent({ deployment: 'outage' }), 'model');
+      const ids = inputs.map((i) => i.runId);
+      stack.model.setFaults([{ status: 500, deployment: 'outage' }]);
+      for (const input of inputs) await host.api.start(input);
+      // Every run has met the outage and is waiting on a durable timer.
+      await host.api.waitAll(ids, (s) => phaseOf(s) === 'waiting_for_model', 60_000);
+      await new Promise((r) => setTimeout(r, OUTAGE_MS / 2));
+      stack.model.setFaults([{ status: 429, retryAfterMs: 1_000, deployment: 'outage' }]);
+      const throttledFrom = stack.model.requests().length;
+      await new Promise((r) => setTimeout(r, OUTAGE_MS / 2));
+      const during = stack.model.requests();
+      stack.model.setFaults([]);
 
-    const done = await host.api.waitAll(ids, isDone, 120_000);
-    const failed = [...done].filter(([, s]) => s.runtimeStatus !== 'Completed');
-    expect(failed.map(([id, s]) => `${id}: ${JSON.stringify(s.output)}`)).toEqual([]);
-    for (const id of ids) await expectConsistentRun(stack.container, 'contoso', id);
-    // The outage was real: the model refused calls of both kinds (the circuit breaker keeps most
-    // calls from reaching it at all, which is its job).
-    expect(during.filter((r) => r.status === 500).length).toBeGreaterThanOrEqual(3);
-    expect(during.slice(throttledFrom).some((r) => r.status === 429)).toBe(true);
-  }, 300_000 + OUTAGE_MS * 2);
+      const done = await host.api.waitAll(ids, isDone, 120_000);
+      const failed = [...done].filter(([, s]) => s.runtimeStatus !== 'Completed');
+      expect(failed.map(([id, s]) => `${id}: ${JSON.stringify(s.output)}`)).toEqual([]);
+      for (const id of ids) await expectConsistentRun(stack.container, 'contoso', id);
+      // The outage was real: the model refused calls of both kinds (the circuit breaker keeps most
+      // calls from reaching it at all, which is its job).
+      expect(during.filter((r) => r.status === 500).length).toBeGreaterThanOrEqual(3);
+      expect(during.slice(throttledFrom).some((r) => r.status === 429)).toBe(true);
+    },
+    300_000 + OUTAGE_MS * 2,
+  );
 
   it('keeps applying other runs’ approvals while model calls hang', async () => {
     stack.model.reset();
     // Two runs reach their approval wait first.
     const approvals = faultRuns(2, faultAgent({ deployment: 'fast', approval: 'required' }), 'model');
     for (const input of approvals) await host.api.start(input);
-    const waiting = await host.api.waitAll(approvals.map((i) => i.runId), (s) => phaseOf(s) === 'awaiting_approval');
+    const waiting = await host.api.waitAll(
+      approvals.map((i) => i.runId),
+      (s) => phaseOf(s) === 'awaiting_approval',
+    );
 
     // Then the model hangs for a dozen other runs: more than the host's 8 activity slots.
     stack.model.setFaults([{ deployment: 'hung', latencyMs: 600_000 }]);
@@ -79,7 +85,11 @@ describe('model faults', () => {
     console.log(`approvals applied ${appliedMs} ms after the decision, with ${hungInFlight} model calls hung`);
 
     stack.model.setFaults([]);
-    const done = await host.api.waitAll([...approvals, ...hung].map((i) => i.runId), isDone, 120_000);
+    const done = await host.api.waitAll(
+      [...approvals, ...hung].map((i) => i.runId),
+      isDone,
+      120_000,
+    );
     expect([...done.values()].filter((s) => s.runtimeStatus !== 'Completed')).toEqual([]);
     // Capacity held: never more model calls at once than the instance cap.
     expect(stack.model.stats().maxInFlight).toBeLessThanOrEqual(4);

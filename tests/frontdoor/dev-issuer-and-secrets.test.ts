@@ -37,7 +37,12 @@ describe('development token issuer', () => {
       expect(jwks.keys[0]?.['d']).toBeUndefined();
 
       // A token made the way `npm run token` makes it verifies against the running issuer.
-      const token = await issueDevToken(await loadOrCreateDevSigningKey(keyFile), { authority: issuer.url, entraTenantId: CONTOSO_TID, audience: 'api://x', roles: ['Runs.Write'] });
+      const token = await issueDevToken(await loadOrCreateDevSigningKey(keyFile), {
+        authority: issuer.url,
+        entraTenantId: CONTOSO_TID,
+        audience: 'api://x',
+        roles: ['Runs.Write'],
+      });
       const verifier = createEntraTokenVerifier({
         authority: issuer.url,
         audiences: ['api://x'],

@@ -53,7 +53,13 @@ export const testTenants: Tenant[] = [
     egressAllowList: [],
     rateLimitPerMinute: 2,
     webhookSources: {
-      reviews: { secretRef: 'fabrikam-reviews', signatureScheme: 'legacy-hmac', agent: 'doc-summarizer', enabled: true, input: { fields: { task: '/topic', audience: '/audience?' } } },
+      reviews: {
+        secretRef: 'fabrikam-reviews',
+        signatureScheme: 'legacy-hmac',
+        agent: 'doc-summarizer',
+        enabled: true,
+        input: { fields: { task: '/topic', audience: '/audience?' } },
+      },
     },
   },
   {
@@ -119,7 +125,9 @@ export class FakeDurableClient {
     this.statusReads.push(instanceId);
     const instance = this.instances.get(instanceId);
     if (!instance) {
-      throw new Error(`DurableClient error: Durable Functions extension replied with HTTP 404 response. This usually means we could not find any data associated with the instanceId provided: ${instanceId}.`);
+      throw new Error(
+        `DurableClient error: Durable Functions extension replied with HTTP 404 response. This usually means we could not find any data associated with the instanceId provided: ${instanceId}.`,
+      );
     }
     return structuredClone(instance);
   }

@@ -135,7 +135,11 @@ describe('front doors through the devhost', () => {
     const reader = await token(CONTOSO_TID, ['Runs.Read']);
     expect(await pollUntil(String(first.body['statusUrl']), reader, ['Completed', 'Failed'])).toMatchObject({ status: 'Completed', agent: 'support-triage' });
     expect(stack.model.requests()).toHaveLength(1);
-    const forged = await call('POST', '/webhooks/contoso/tickets', undefined, body, { 'webhook-timestamp': String(Math.floor(Date.now() / 1000)), 'webhook-signature': `v1,${Buffer.alloc(32).toString('base64')}`, 'webhook-id': 'x' });
+    const forged = await call('POST', '/webhooks/contoso/tickets', undefined, body, {
+      'webhook-timestamp': String(Math.floor(Date.now() / 1000)),
+      'webhook-signature': `v1,${Buffer.alloc(32).toString('base64')}`,
+      'webhook-id': 'x',
+    });
     expect(forged.status).toBe(401);
   });
 });

@@ -9,17 +9,7 @@ import { TenantBlobSpace } from '../../shared/storage/blob-store.js';
 import type { AgentRunInput } from '../../shared/agent-runtime/run-types.js';
 import { createRunsApiHandlers } from '../../shared/http/runs-api.js';
 import { generateDevSigningKey, issueDevToken, startDevTokenIssuer, type DevTokenIssuer } from '../../devhost/local-services/dev-token-issuer.js';
-import {
-  AUDIENCE,
-  CONTOSO_TID,
-  FABRIKAM_TID,
-  NORTHWIND_TID,
-  answer,
-  frontDoorFixture,
-  invocation,
-  request,
-  type FrontDoorFixture,
-} from './front-door-kit.js';
+import { AUDIENCE, CONTOSO_TID, FABRIKAM_TID, NORTHWIND_TID, answer, frontDoorFixture, invocation, request, type FrontDoorFixture } from './front-door-kit.js';
 
 let issuer: DevTokenIssuer;
 let fx: FrontDoorFixture;
@@ -57,7 +47,12 @@ function storedInput(tenantId: string, runId: string, extra: Partial<AgentRunInp
 
 describe('runs API: authentication (401)', () => {
   it('rejects a request without a token, with a bare Bearer challenge', async () => {
-    const res = answer(await runs.startRun(request({ method: 'POST', path: '/tenants/contoso/runs', params: { tenantId: 'contoso' }, json: { agent: 'support-triage', input: 'hi' } }), invocation()));
+    const res = answer(
+      await runs.startRun(
+        request({ method: 'POST', path: '/tenants/contoso/runs', params: { tenantId: 'contoso' }, json: { agent: 'support-triage', input: 'hi' } }),
+        invocation(),
+      ),
+    );
     expect(res.status).toBe(401);
     expect(res.headers.get('content-type')).toBe('application/problem+json');
     expect(res.headers.get('www-authenticate')).toBe('Bearer realm="runs-api"');
@@ -66,7 +61,9 @@ describe('runs API: authentication (401)', () => {
   });
 
   it('rejects a non-bearer Authorization header', async () => {
-    const res = answer(await runs.getRun(request({ path: '/tenants/contoso/runs', params: { tenantId: 'contoso' }, headers: { authorization: 'Basic dXNlcjpwdw==' } }), invocation()));
+    const res = answer(
+      await runs.getRun(request({ path: '/tenants/contoso/runs', params: { tenantId: 'contoso' }, headers: { authorization: 'Basic dXNlcjpwdw==' } }), invocation()),
+    );
     expect(res.status).toBe(401);
     expect(res.body['code']).toBe('token_invalid');
   });
@@ -80,7 +77,12 @@ describe('runs API: authentication (401)', () => {
   ] as const)('rejects a token that is %s', async (_label, options, code) => {
     const opts = { ...options } as Partial<TokenOptions>;
     if (opts.claims?.['iss'] && String(opts.claims['iss']).startsWith('ISSUER')) opts.claims = { iss: String(opts.claims['iss']).replace('ISSUER', issuer.url) };
-    const res = answer(await runs.getRun(request({ path: '/tenants/contoso/runs/x', params: { tenantId: 'contoso', runId: 'contoso--aaaaaaaaaaaaaaaaaaaa' }, token: await token(opts) }), invocation()));
+    const res = answer(
+      await runs.getRun(
+        request({ path: '/tenants/contoso/runs/x', params: { tenantId: 'contoso', runId: 'contoso--aaaaaaaaaaaaaaaaaaaa' }, token: await token(opts) }),
+        invocation(),
+      ),
+    );
     expect(res.status).toBe(401);
     expect(res.body['code']).toBe(code);
     expect(res.headers.get('www-authenticate')).toMatch(/^Bearer realm="runs-api", error="invalid_token"/);
@@ -106,7 +108,9 @@ describe('runs API: authentication (401)', () => {
   it('rejects a token with an unknown kid and a tampered payload', async () => {
     const forged = await generateDevSigningKey();
     const unknownKid = await issueDevToken(forged, { authority: issuer.url, entraTenantId: CONTOSO_TID, audience: AUDIENCE, roles: ['Runs.Read'], nowMs: fx.clock.now() });
-    expect(answer(await runs.getRun(request({ path: '/x', params: { tenantId: 'contoso', runId: 'contoso--aaaaaaaaaaaaaaaaaaaa' }, token: unknownKid }), invocation())).status).toBe(401);
+    expect(
+      answer(await runs.getRun(request({ path: '/x', params: { tenantId: 'contoso', runId: 'contoso--aaaaaaaaaaaaaaaaaaaa' }, token: unknownKid }), invocation())).status,
+    ).toBe(401);
 
     const [header, payload, signature] = (await token({ roles: ['Runs.Read'] })).split('.');
     const claims = JSON.parse(Buffer.from(payload ?? '', 'base64url').toString()) as Record<string, unknown>;
@@ -178,7 +182,19 @@ describe('runs API: authorization (403 / 404)', () => {
 
   it('refuses deeply nested JSON with 400 json_too_deep (not a 500)', async () => {
     const deep = `{"agent":"support-triage","input":${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
-    const res = answer(await runs.startRun(request({ method: 'POST', path: '/tenants/contoso/runs', params: { tenantId: 'contoso' }, token: await token(), body: deep, headers: { 'content-type': 'application/json' } }), invocation(fx.logs)));
+    const res = answer(
+      await runs.startRun(
+        request({
+          method: 'POST',
+          path: '/tenants/contoso/runs',
+          params: { tenantId: 'contoso' },
+          token: await token(),
+          body: deep,
+          headers: { 'content-type': 'application/json' },
+        }),
+        invocation(fx.logs),
+      ),
+    );
     expect(res.status).toBe(400);
     expect(res.body['code']).toBe('json_too_deep');
     expect(fx.client.starts).toHaveLength(0);
@@ -199,7 +215,9 @@ describe('runs API: authorization (403 / 404)', () => {
 
 describe('runs API: start', () => {
   it('starts a run: 202 with Location, correlation id and initiator carried into the run', async () => {
-    const res = await start('contoso', { agent: 'support-triage', input: { ticket: 'My export is empty' } }, await token({ roles: ['Runs.Write'] }), { 'x-correlation-id': 'corr-abc.123' });
+    const res = await start('contoso', { agent: 'support-triage', input: { ticket: 'My export is empty' } }, await token({ roles: ['Runs.Write'] }), {
+      'x-correlation-id': 'corr-abc.123',
+    });
     expect(res.status).toBe(202);
     const id = String(res.body['id']);
     expect(id).toMatch(/^contoso--[A-Za-z0-9_-]{16,}$/);
@@ -376,7 +394,12 @@ describe('runs API: approvals and cancel', () => {
   });
 
   const approve = async (body: unknown, bearer: string, id = runId) =>
-    answer(await runs.approve(request({ method: 'POST', path: `/tenants/contoso/runs/${id}/approvals`, params: { tenantId: 'contoso', runId: id }, token: bearer, json: body }), invocation()));
+    answer(
+      await runs.approve(
+        request({ method: 'POST', path: `/tenants/contoso/runs/${id}/approvals`, params: { tenantId: 'contoso', runId: id }, token: bearer, json: body }),
+        invocation(),
+      ),
+    );
   const cancel = async (bearer: string, id = runId, tenantId = 'contoso') =>
     answer(await runs.cancel(request({ method: 'POST', path: `/tenants/${tenantId}/runs/${id}/cancel`, params: { tenantId, runId: id }, token: bearer }), invocation()));
 
@@ -450,7 +473,9 @@ describe('runs API: dependency outages (503, promptly)', () => {
         REQUEST_PATH_RETRY,
       );
       const api = createRunsApiHandlers({ ...fx.deps, requestBlobs: blobs }, () => fx.client.asClient());
-      const res = answer(await api.listRuns(request({ path: '/tenants/contoso/runs', params: { tenantId: 'contoso' }, token: await token({ roles: ['Runs.Read'] }) }), invocation()));
+      const res = answer(
+        await api.listRuns(request({ path: '/tenants/contoso/runs', params: { tenantId: 'contoso' }, token: await token({ roles: ['Runs.Read'] }) }), invocation()),
+      );
       expect(res.status).toBe(503);
       expect(res.headers.get('retry-after')).toBe('5');
       expect(res.body).toMatchObject({ status: 503, code: 'storage_unavailable' });
@@ -465,7 +490,9 @@ describe('runs API: dependency outages (503, promptly)', () => {
   it('answers 503 when the orchestration backend answers 5xx (e.g. the local host while its store cannot be written)', async () => {
     const failing = { ...fx.client.asClient(), getStatus: async () => Promise.reject(new Error('The operation failed with an unexpected status code: 503. Details: {}')) };
     const api = createRunsApiHandlers(fx.deps, () => failing as never);
-    const res = answer(await api.getRun(request({ path: '/tenants/contoso/runs/x', params: { tenantId: 'contoso', runId: 'contoso--aaaaaaaaaaaaaaaaaaaa' }, token: await token() }), invocation()));
+    const res = answer(
+      await api.getRun(request({ path: '/tenants/contoso/runs/x', params: { tenantId: 'contoso', runId: 'contoso--aaaaaaaaaaaaaaaaaaaa' }, token: await token() }), invocation()),
+    );
     expect(res.status).toBe(503);
     expect(res.body).toMatchObject({ code: 'orchestration_backend_unavailable' });
     expect(res.headers.get('retry-after')).toBe('5');

@@ -54,7 +54,15 @@ tenants:
       ),
     );
     const text = problems.join('\n');
-    for (const key of ['tenants.0.id', 'tenants.0.status', 'tenants.0.entraTenantIds.0', 'tenants.0.webhookSources.tickets.secretRef', 'tenants.0.webhookSources.tickets.input', 'tenants.0.rateLimitPerMinute', 'surprise']) {
+    for (const key of [
+      'tenants.0.id',
+      'tenants.0.status',
+      'tenants.0.entraTenantIds.0',
+      'tenants.0.webhookSources.tickets.secretRef',
+      'tenants.0.webhookSources.tickets.input',
+      'tenants.0.rateLimitPerMinute',
+      'surprise',
+    ]) {
       expect(text).toContain(key);
     }
   });
@@ -63,10 +71,12 @@ tenants:
     const tenant = (id: string, agents: string) => `  - { id: ${id}, status: active, allowedAgents: [${agents}], webhookSources: { s: { secretRef: x, agent: support-triage } } }`;
     const problems = problemsOf(() => parseTenantCatalog(`tenants:\n${tenant('acme', 'doc-summarizer')}\n`, 'f'));
     expect(problems.join('\n')).toContain('webhookSources.s.agent: "support-triage" is not in allowedAgents');
-    expect(problemsOf(() => parseTenantCatalog(`tenants:\n${tenant('acme', 'support-triage')}\n${tenant('acme', 'support-triage')}\n`, 'f'))).toEqual(['f: tenant "acme" is defined twice']);
+    expect(problemsOf(() => parseTenantCatalog(`tenants:\n${tenant('acme', 'support-triage')}\n${tenant('acme', 'support-triage')}\n`, 'f'))).toEqual([
+      'f: tenant "acme" is defined twice',
+    ]);
   });
 
-  it('allows only a tenant\'s own reply queues (exact names or a prefix*, any case) and refuses bad patterns', async () => {
+  it("allows only a tenant's own reply queues (exact names or a prefix*, any case) and refuses bad patterns", async () => {
     const contoso = await loadTenantCatalogFile(shippedCatalog).get('contoso');
     if (!contoso) throw new Error('contoso missing');
     expect(replyQueueAllowed(contoso, 'contoso-replies')).toBe(true);
@@ -76,9 +86,7 @@ tenants:
     expect(replyQueueAllowed({ replyQueues: ['answers'] }, 'answers')).toBe(true);
     expect(replyQueueAllowed({ replyQueues: ['answers'] }, 'answers-2')).toBe(false);
     expect(replyQueueAllowed({ replyQueues: [] }, 'anything')).toBe(false);
-    const problems = problemsOf(() =>
-      parseTenantCatalog('tenants:\n  - id: t1\n    status: active\n    replyQueues: ["*", "a*b"]\n', 'inline'),
-    );
+    const problems = problemsOf(() => parseTenantCatalog('tenants:\n  - id: t1\n    status: active\n    replyQueues: ["*", "a*b"]\n', 'inline'));
     expect(problems.join('\n')).toMatch(/replyQueues\.0/);
     expect(problems.join('\n')).toMatch(/replyQueues\.1/);
   });

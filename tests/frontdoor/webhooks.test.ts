@@ -48,7 +48,12 @@ async function deliver(d: Delivery = {}) {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (scheme === 'standard') {
     const signature = d.signature === undefined ? signStandardWebhook(secret, deliveryId ?? '', timestamp, body) : d.signature;
-    Object.assign(headers, { 'webhook-timestamp': timestamp }, signature === null ? {} : { 'webhook-signature': signature }, deliveryId === undefined ? {} : { 'webhook-id': deliveryId });
+    Object.assign(
+      headers,
+      { 'webhook-timestamp': timestamp },
+      signature === null ? {} : { 'webhook-signature': signature },
+      deliveryId === undefined ? {} : { 'webhook-id': deliveryId },
+    );
   } else {
     const signature = d.signature === undefined ? signWebhook(secret, timestamp, body) : d.signature;
     Object.assign(headers, { 'x-timestamp': timestamp }, signature === null ? {} : { 'x-signature': signature }, deliveryId === undefined ? {} : { 'x-delivery-id': deliveryId });
@@ -68,7 +73,12 @@ describe('webhooks: accepted deliveries', () => {
     expect(fx.client.starts).toHaveLength(1);
     const input = fx.client.starts[0]?.input as AgentRunInput;
     expect(input.input).toEqual({ inline: 'Ticket T-1: Export is empty\nSince Monday' });
-    expect(input).toMatchObject({ tenantId: 'contoso', correlationId: 'corr-wh-1', initiator: { kind: 'webhook', id: 'tickets:delivery-1' }, variables: { productName: 'Contoso Cloud' } });
+    expect(input).toMatchObject({
+      tenantId: 'contoso',
+      correlationId: 'corr-wh-1',
+      initiator: { kind: 'webhook', id: 'tickets:delivery-1' },
+      variables: { productName: 'Contoso Cloud' },
+    });
     expect(input.agent.definition.id).toBe('support-triage');
   });
 
@@ -88,7 +98,9 @@ describe('webhooks: accepted deliveries', () => {
     const body = JSON.stringify({ topic: 'Q3 review' });
     const ts = String(Math.floor(fx.clock.now() / 1000));
     const signature = `sha256=${signWebhook('fabrikam-secret', ts, body).slice('sha256='.length).toUpperCase()}`;
-    expect((await deliver({ tenantId: 'fabrikam', source: 'reviews', body, timestamp: Number(ts), signature, headers: { 'content-type': 'application/json; charset=utf-8' } })).status).toBe(202);
+    expect(
+      (await deliver({ tenantId: 'fabrikam', source: 'reviews', body, timestamp: Number(ts), signature, headers: { 'content-type': 'application/json; charset=utf-8' } })).status,
+    ).toBe(202);
   });
 
   it('accepts any matching signature of a Standard Webhooks list (secret rotation)', async () => {
@@ -146,7 +158,18 @@ describe('webhooks: rejected deliveries', () => {
     expect((await deliver({ timestamp: now - 299 })).status).toBe(202);
     const body = JSON.stringify(ticket);
     const res = await handler(
-      request({ method: 'POST', path: '/webhooks/contoso/tickets', params: { tenantId: 'contoso', source: 'tickets' }, body, headers: { 'content-type': 'application/json', 'webhook-timestamp': 'yesterday', 'webhook-signature': signStandardWebhook(CONTOSO_SECRET, 'd', 'yesterday', body), 'webhook-id': 'd' } }),
+      request({
+        method: 'POST',
+        path: '/webhooks/contoso/tickets',
+        params: { tenantId: 'contoso', source: 'tickets' },
+        body,
+        headers: {
+          'content-type': 'application/json',
+          'webhook-timestamp': 'yesterday',
+          'webhook-signature': signStandardWebhook(CONTOSO_SECRET, 'd', 'yesterday', body),
+          'webhook-id': 'd',
+        },
+      }),
       invocation(),
     );
     expect(answer(res).body['code']).toBe('webhook_timestamp_invalid');
@@ -196,12 +219,13 @@ describe('webhooks: rejected deliveries', () => {
     expect((await deliver({ body: '{not json' })).status).toBe(400);
     const missing = await deliver({ body: JSON.stringify({ ticket: { body: 'no id, no subject' } }) });
     expect(missing.status).toBe(400);
-    expect(missing.body['errors']).toEqual(['/ticket/id: required by the source\'s input mapping', '/ticket/subject: required by the source\'s input mapping']);
+    expect(missing.body['errors']).toEqual(["/ticket/id: required by the source's input mapping", "/ticket/subject: required by the source's input mapping"]);
     expect(fx.client.starts).toHaveLength(0);
   });
 
   it('answers 429 with Retry-After past the tenant’s budget (fabrikam: 2 per minute)', async () => {
-    const send = (n: number) => deliver({ tenantId: 'fabrikam', source: 'reviews', secret: 'fabrikam-secret', deliveryId: `d-${n}`, body: JSON.stringify({ topic: 'Q3 review', n }) });
+    const send = (n: number) =>
+      deliver({ tenantId: 'fabrikam', source: 'reviews', secret: 'fabrikam-secret', deliveryId: `d-${n}`, body: JSON.stringify({ topic: 'Q3 review', n }) });
     expect((await send(1)).status).toBe(202);
     expect((await send(2)).status).toBe(202);
     const limited = await send(3);
@@ -228,11 +252,15 @@ describe('webhook signature and payload mapping (unit)', () => {
     expect(signatureMatches(readWebhookClaims(headers, 1_700_000_000_000), 'secret', Buffer.from('{"a":1}'))).toBe(true);
   });
 
-  it('Standard Webhooks: the specification\'s test vector (whsec_ secret, id.timestamp.body, base64)', () => {
+  it("Standard Webhooks: the specification's test vector (whsec_ secret, id.timestamp.body, base64)", () => {
     const secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
     const body = '{"test": 2432232314}';
     expect(signStandardWebhook(secret, 'msg_p5jXN8AQM9LWM0D4loKWxJek', '1614265330', body)).toBe('v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=');
-    const headers = new Headers({ 'webhook-id': 'msg_p5jXN8AQM9LWM0D4loKWxJek', 'webhook-timestamp': '1614265330', 'webhook-signature': 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=' });
+    const headers = new Headers({
+      'webhook-id': 'msg_p5jXN8AQM9LWM0D4loKWxJek',
+      'webhook-timestamp': '1614265330',
+      'webhook-signature': 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=',
+    });
     expect(signatureMatches(readWebhookClaims(headers, 1_614_265_330_000), secret, Buffer.from(body))).toBe(true);
   });
 

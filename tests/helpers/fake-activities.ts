@@ -1,4 +1,12 @@
-import { Activities, type ActivityDef, type CallModelInput, type CallModelOutput, type PrepareRunInput, type RunEventInput, type RunToolInput } from '../../shared/agent-runtime/activity-catalog.js';
+import {
+  Activities,
+  type ActivityDef,
+  type CallModelInput,
+  type CallModelOutput,
+  type PrepareRunInput,
+  type RunEventInput,
+  type RunToolInput,
+} from '../../shared/agent-runtime/activity-catalog.js';
 import type { ToolOutcome, Usage } from '../../shared/agent-runtime/run-types.js';
 import type { BatchRunInput, BatchSummaryInput, PrepareBatchOutput } from '../../shared/batch/batch-types.js';
 import type { BotReplyInput, BotTypingInput } from '../../shared/bot/bot-types.js';
@@ -156,7 +164,13 @@ export class FakeActivities {
     const messageCount = input.messageCount + (input.userInput ? 1 : 0) + input.toolOutcomes.length + 1;
     const base = { messageCount, usage: { ...DEFAULT_USAGE }, toolCalls: [], deployment: 'fake', fallbackTaken: false };
     if ('throws' in step) throw new Error(step.throws);
-    if ('retry' in step) return { ...base, messageCount: input.messageCount, usage: { inputTokens: 0, outputTokens: 0, modelCalls: 0 }, retry: { afterMs: step.retry.afterMs, code: step.retry.code ?? 'throttled', message: 'every deployment is throttled' } };
+    if ('retry' in step)
+      return {
+        ...base,
+        messageCount: input.messageCount,
+        usage: { inputTokens: 0, outputTokens: 0, modelCalls: 0 },
+        retry: { afterMs: step.retry.afterMs, code: step.retry.code ?? 'throttled', message: 'every deployment is throttled' },
+      };
     if ('failure' in step) return { ...base, failure: step.failure };
     const usage = { ...DEFAULT_USAGE, ...step.usage };
     if ('answer' in step) return { ...base, usage, answer: { inline: step.answer } };

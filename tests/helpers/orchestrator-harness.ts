@@ -70,7 +70,9 @@ export async function startOrchestratorHarness(): Promise<OrchestratorHarness> {
       if (!record || !['Completed', 'Failed', 'Terminated'].includes(record.status)) {
         const now = engine.getInstance(instanceId);
         const history = engine.history(instanceId).map((e) => `${eventTypeName(e.EventType)}${e.Name ? `(${e.Name})` : ''}`);
-        throw new Error(`instance ${instanceId} did not finish in ${timeoutMs} ms: status ${now?.status ?? 'unknown'}, custom status ${now?.customStatus ?? '-'}, history ${history.join(' ')}`);
+        throw new Error(
+          `instance ${instanceId} did not finish in ${timeoutMs} ms: status ${now?.status ?? 'unknown'}, custom status ${now?.customStatus ?? '-'}, history ${history.join(' ')}`,
+        );
       }
       return record;
     },

@@ -1,13 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isModelCallError, modelCallErrorCodeOf, type ChatRequest, type ModelClient } from '../../shared/model/model-client.js';
 import { createModelGateway, type DeploymentRef, type ModelGatewayOptions } from '../../shared/model/model-gateway.js';
-import {
-  createScriptedModelClient,
-  errorTurn,
-  textTurn,
-  type ScriptedModelClient,
-  type ScriptedTurn,
-} from '../../shared/model/scripted-model-client.js';
+import { createScriptedModelClient, errorTurn, textTurn, type ScriptedModelClient, type ScriptedTurn } from '../../shared/model/scripted-model-client.js';
 import { createFakeClock, type FakeClock } from './fake-clock.js';
 import { rejection } from '../helpers/rejection.js';
 
@@ -166,7 +160,10 @@ describe('model gateway', () => {
       retryAfterCapMs: 0,
     });
     const { usage } = await gateway.call(request, {
-      deployments: [{ name: 'gpt-4o', client: 'east' }, { name: 'gpt-4o', client: 'west' }],
+      deployments: [
+        { name: 'gpt-4o', client: 'east' },
+        { name: 'gpt-4o', client: 'west' },
+      ],
       timeoutMs: 1_000,
     });
     expect(usage.fallbackTaken).toBe(true);
@@ -205,10 +202,7 @@ describe('model gateway', () => {
 
   it('throws all_deployments_failed, retryable, listing a bounded number of attempts', async () => {
     const { gateway, clock } = setup({
-      primary: [
-        errorTurn('rate_limited', { endpointStatus: 429, retryAfterMs: 1_000 }),
-        errorTurn('rate_limited', { endpointStatus: 429, retryAfterMs: 1_000 }),
-      ],
+      primary: [errorTurn('rate_limited', { endpointStatus: 429, retryAfterMs: 1_000 }), errorTurn('rate_limited', { endpointStatus: 429, retryAfterMs: 1_000 })],
       secondary: [errorTurn('server_error', { endpointStatus: 503, retryAfterMs: 5_000 })],
       tertiary: [errorTurn('timeout')],
     });
@@ -240,10 +234,7 @@ describe('model gateway', () => {
   });
 
   it('reports the next circuit trial as retryAfterMs when every circuit is open', async () => {
-    const { gateway, clock } = setup(
-      { primary: [errorTurn('server_error', { endpointStatus: 500 })] },
-      { circuit: { failureThreshold: 1, cooldownMs: 20_000 } },
-    );
+    const { gateway, clock } = setup({ primary: [errorTurn('server_error', { endpointStatus: 500 })] }, { circuit: { failureThreshold: 1, cooldownMs: 20_000 } });
     await rejection(gateway.call(request, policy('primary')));
     clock.advance(5_000);
     const error = await rejection(gateway.call(request, policy('primary')));

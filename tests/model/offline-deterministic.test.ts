@@ -1,11 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  argumentsFromSchema,
-  deterministicReply,
-  pickTools,
-  type OfflineMessage,
-  type OfflineToolSpec,
-} from '../../devhost/local-services/offline-model/deterministic-model.js';
+import { argumentsFromSchema, deterministicReply, pickTools, type OfflineMessage, type OfflineToolSpec } from '../../devhost/local-services/offline-model/deterministic-model.js';
 
 const tools: OfflineToolSpec[] = [
   { name: 'current_time', description: 'Returns the current date and time in UTC.', parameters: { type: 'object', properties: {} } },
@@ -42,10 +36,7 @@ const tools: OfflineToolSpec[] = [
 
 describe('offline model: deterministic rules', () => {
   it('picks tools whose names, then descriptions, match the message words', () => {
-    expect(pickTools('Please list the documents about refunds', tools).map((t) => t.name)).toEqual([
-      'list_documents',
-      'read_document',
-    ]);
+    expect(pickTools('Please list the documents about refunds', tools).map((t) => t.name)).toEqual(['list_documents', 'read_document']);
     expect(pickTools('What time is it?', tools).map((t) => t.name)).toEqual(['current_time']);
     expect(pickTools('Classify this ticket: I was charged twice', tools).map((t) => t.name)).toEqual(['classify_ticket']);
     expect(pickTools('hello there', tools)).toEqual([]);
@@ -69,12 +60,9 @@ describe('offline model: deterministic rules', () => {
       meta: { source: 'email' },
     });
     expect(argumentsFromSchema(tools[2]?.parameters ?? {}, message)).toEqual({ path: 'I was charged twice ' });
-    expect(
-      argumentsFromSchema(
-        { type: 'object', properties: { url: { type: 'string', format: 'uri' } }, required: ['url'] },
-        'fetch https://status.example.org/api now',
-      ),
-    ).toEqual({ url: 'https://status.example.org/api' });
+    expect(argumentsFromSchema({ type: 'object', properties: { url: { type: 'string', format: 'uri' } }, required: ['url'] }, 'fetch https://status.example.org/api now')).toEqual({
+      url: 'https://status.example.org/api',
+    });
   });
 
   it('calls tools on the first turn, then summarises their results', () => {

@@ -58,7 +58,10 @@ describe('openai model client against the offline model', () => {
       model: 'gpt-4o-mini',
       temperature: 0,
       max_completion_tokens: 200,
-      tools: [{ type: 'function', function: { name: 'search_knowledge_base' } }, { type: 'function', function: { name: 'current_time' } }],
+      tools: [
+        { type: 'function', function: { name: 'search_knowledge_base' } },
+        { type: 'function', function: { name: 'current_time' } },
+      ],
     });
 
     const second = await client.complete(
@@ -74,9 +77,7 @@ describe('openai model client against the offline model', () => {
     );
     expect(second.finishReason).toBe('stop');
     expect(second.message.toolCalls).toEqual([]);
-    expect(second.message.content).toBe(
-      `Summary of 1 tool result for "${question}":\n- search_knowledge_base: Refunds within 30 days of purchase.`,
-    );
+    expect(second.message.content).toBe(`Summary of 1 tool result for "${question}":\n- search_knowledge_base: Refunds within 30 days of purchase.`);
     // The assistant tool call and the tool result went over the wire in the OpenAI shape.
     expect(offline.requests()[1]?.body).toMatchObject({
       messages: [
@@ -96,7 +97,13 @@ describe('openai model client against the offline model', () => {
 
   it('plays scripted responses in order, per deployment, and captures requests', async () => {
     offline.script([
-      { type: 'tool_calls', toolCalls: [{ id: 'call_a', name: 'current_time', arguments: {} }, { name: 'lookup', arguments: '{not json' }] },
+      {
+        type: 'tool_calls',
+        toolCalls: [
+          { id: 'call_a', name: 'current_time', arguments: {} },
+          { name: 'lookup', arguments: '{not json' },
+        ],
+      },
       { type: 'text', content: 'from the fallback', deployment: 'gpt-4o', model: 'gpt-4o-2024-08-06', usage: { promptTokens: 7, completionTokens: 2 } },
       { type: 'text', content: 'done', finishReason: 'length' },
     ]);
@@ -121,7 +128,10 @@ describe('openai model client against the offline model', () => {
     expect(error).toMatchObject({ name: 'ModelCallError', code: 'bad_request', retryable: false });
     expect((error as Error).message).toContain('offline model script ran out of turns at request 4');
 
-    const overHttp = (await (await fetch(`${offline.origin}/_offline/requests`, { headers: { 'x-offline-model-key': offline.controlKey } })).json()) as Array<{ deployment: string; source: string }>;
+    const overHttp = (await (await fetch(`${offline.origin}/_offline/requests`, { headers: { 'x-offline-model-key': offline.controlKey } })).json()) as Array<{
+      deployment: string;
+      source: string;
+    }>;
     expect(overHttp.map((r) => [r.deployment, r.source])).toEqual([
       ['gpt-4o', 'script'],
       ['gpt-4o-mini', 'script'],
@@ -131,7 +141,13 @@ describe('openai model client against the offline model', () => {
   });
 
   it('refuses its control routes without the control key (401), and takes it as header or ?code=', async () => {
-    for (const [method, path] of [['GET', '/_offline/requests'], ['GET', '/_offline/stats'], ['POST', '/_offline/script'], ['POST', '/_offline/faults'], ['POST', '/_offline/reset']] as const) {
+    for (const [method, path] of [
+      ['GET', '/_offline/requests'],
+      ['GET', '/_offline/stats'],
+      ['POST', '/_offline/script'],
+      ['POST', '/_offline/faults'],
+      ['POST', '/_offline/reset'],
+    ] as const) {
       const body = method === 'POST' ? JSON.stringify({ turns: [{ type: 'text', content: 'attacker' }], faults: [{ status: 500, count: 99 }] }) : undefined;
       const anonymous = await fetch(`${offline.origin}${path}`, { method, headers: { 'content-type': 'application/json' }, ...(body ? { body } : {}) });
       expect(anonymous.status, `${method} ${path}`).toBe(401);
@@ -260,10 +276,7 @@ describe('openai model client against the offline model', () => {
       maxAttemptsPerDeployment: 2,
       retryAfterCapMs: 1_000,
     });
-    const { response, usage } = await gateway.call(
-      { messages: ask('Say hello').messages },
-      { deployments: [{ name: 'gpt-4o-mini' }, { name: 'gpt-4o' }], timeoutMs: 5_000 },
-    );
+    const { response, usage } = await gateway.call({ messages: ask('Say hello').messages }, { deployments: [{ name: 'gpt-4o-mini' }, { name: 'gpt-4o' }], timeoutMs: 5_000 });
     expect(response.message.content).toContain('Offline model answer');
     expect(usage).toMatchObject({ deployment: 'gpt-4o', fallbackTaken: true, model: 'offline-model' });
     expect(usage.attempts.map((a) => [a.deployment, a.outcome, a.status, a.retryAfterMs])).toEqual([

@@ -6,7 +6,12 @@ const request = (content: string): ChatRequest => ({ deployment: 'd1', messages:
 
 describe('scripted model client', () => {
   it('plays turns in order, records copies of the requests, and fails loudly when exhausted', async () => {
-    const model = createScriptedModelClient([toolCallsTurn([{ name: 'current_time', arguments: {} }, { name: 'bad', arguments: '{oops' }])]);
+    const model = createScriptedModelClient([
+      toolCallsTurn([
+        { name: 'current_time', arguments: {} },
+        { name: 'bad', arguments: '{oops' },
+      ]),
+    ]);
     model.push(textTurn('done'));
     const sent = request('what time is it');
     const first = await model.complete(sent, { timeoutMs: 100 });
@@ -22,9 +27,7 @@ describe('scripted model client', () => {
       [1, 1, 100],
       [2, 1, 100],
     ]);
-    await expect(model.complete(request('again?'), { timeoutMs: 100 })).rejects.toThrow(
-      'scripted model ran out of turns at call 3 (deployment d1, last user message "again?")',
-    );
+    await expect(model.complete(request('again?'), { timeoutMs: 100 })).rejects.toThrow('scripted model ran out of turns at call 3 (deployment d1, last user message "again?")');
   });
 
   it('throws scripted errors with the request deployment, and keeps the turn when aborted first', async () => {

@@ -46,7 +46,16 @@ describe('agentRun', () => {
 
   it('runs three tool calls in parallel with one durable timer, then answers on the second turn', async () => {
     const input = runInputFor(testAgent('researcher', { tools: [{ tool: 'lookup' }] }), 'Look three things up');
-    h.fakes.model(input.runId, [{ tools: [{ name: 'lookup', args: { q: 'a' } }, { name: 'lookup', args: { q: 'b' } }, { name: 'lookup', args: { q: 'c' } }] }, { answer: 'Found them.' }]);
+    h.fakes.model(input.runId, [
+      {
+        tools: [
+          { name: 'lookup', args: { q: 'a' } },
+          { name: 'lookup', args: { q: 'b' } },
+          { name: 'lookup', args: { q: 'c' } },
+        ],
+      },
+      { answer: 'Found them.' },
+    ]);
     // Each call answers only once all three have started: a sequential fan-out would never finish.
     const allStarted = Promise.all([0, 1, 2].map((i) => h.fakes.toolStarts.next((t) => t.runId === input.runId && t.call.id === `call-1-${i}`, `tool call ${i}`)));
     h.fakes.tool('lookup', async (call: RunToolInput) => {
@@ -56,7 +65,11 @@ describe('agentRun', () => {
     const { id, output } = await run(input);
     expect(output).toMatchObject({ status: 'completed', answer: 'Found them.', turns: 2, toolCalls: 3, usage: { modelCalls: 2 } });
     const outcomes = outcomesSeen(input.runId, 2);
-    expect(outcomes.map((o) => [o.callId, o.status])).toEqual([['call-1-0', 'ok'], ['call-1-1', 'ok'], ['call-1-2', 'ok']]);
+    expect(outcomes.map((o) => [o.callId, o.status])).toEqual([
+      ['call-1-0', 'ok'],
+      ['call-1-1', 'ok'],
+      ['call-1-2', 'ok'],
+    ]);
     expect(outcomes.map(contentOf)).toEqual([{ found: { q: 'a' } }, { found: { q: 'b' } }, { found: { q: 'c' } }]);
     const history = h.history(id);
     expect(count(history, EventType.TaskScheduled, Activities.runTool.name)).toBe(3);
@@ -110,7 +123,10 @@ describe('agentRun', () => {
     const record = await h.finished(id);
     expect(outputOf<AgentRunOutput>(record).status).toBe('completed');
     const outcomes = outcomesSeen(input.runId, 2);
-    expect(outcomes.map((o) => [o.name, o.status])).toEqual([['slow', 'timeout'], ['quick', 'ok']]);
+    expect(outcomes.map((o) => [o.name, o.status])).toEqual([
+      ['slow', 'timeout'],
+      ['quick', 'ok'],
+    ]);
     expect(contentOf(outcomes[0])).toMatchObject({ error: 'timeout' });
     // The activity is told the deadline too, so it can abort the tool.
     expect(h.fakes.inputsOf(Activities.runTool, input.runId).map((t) => t.timeoutMs)).toEqual([30, 30]);
@@ -128,7 +144,10 @@ describe('agentRun', () => {
     const approvalAgent = (approvalTimeoutMs = 60_000) => testAgent('payer', { tools: [{ tool: 'pay', approval: 'required' }, { tool: 'lookup' }], limits: { approvalTimeoutMs } });
 
     async function untilAwaitingApproval(runId: string): Promise<void> {
-      const first = await h.fakes.events.next((e) => e.runId === runId && ['approval.requested', 'run.completed', 'run.failed'].includes(e.type), `approval.requested for ${runId}`);
+      const first = await h.fakes.events.next(
+        (e) => e.runId === runId && ['approval.requested', 'run.completed', 'run.failed'].includes(e.type),
+        `approval.requested for ${runId}`,
+      );
       expect(first.type, 'the run ended without asking for approval').toBe('approval.requested');
       // Nothing ran yet: the tools of the turn wait for the decision.
       expect(h.fakes.inputsOf(Activities.runTool, runId)).toEqual([]);
@@ -144,7 +163,10 @@ describe('agentRun', () => {
       h.raise(id, RUN_EVENTS.approval, { toolCallId: 'call-1-0', approved: true, decidedBy: 'alice' });
       const record = await h.finished(id);
       expect(record.status).toBe('Completed');
-      expect(outcomesSeen(id, 2).map((o) => [o.name, o.status])).toEqual([['pay', 'ok'], ['lookup', 'ok']]);
+      expect(outcomesSeen(id, 2).map((o) => [o.name, o.status])).toEqual([
+        ['pay', 'ok'],
+        ['lookup', 'ok'],
+      ]);
       expect(contentOf(outcomesSeen(id, 2)[0])).toEqual({ paid: true });
       expect(h.fakes.eventTypes(id)).toEqual(['approval.requested', 'approval.decided', 'run.completed']);
       expect(h.progress(id)?.approvals).toEqual([{ toolCallId: 'call-1-0', tool: 'pay', outcome: 'approved', decidedBy: 'alice' }]);
@@ -281,7 +303,10 @@ describe('agentRun', () => {
 
     it('fails with model_unavailable once the outage outlasts modelOutageToleranceMs', async () => {
       const input = runInputFor(testAgent('impatient', { limits: { modelOutageToleranceMs: 50 } }), 'Answer');
-      h.fakes.model(input.runId, Array.from({ length: 20 }, () => ({ retry: { afterMs: 10, code: 'circuit_open' } })));
+      h.fakes.model(
+        input.runId,
+        Array.from({ length: 20 }, () => ({ retry: { afterMs: 10, code: 'circuit_open' } })),
+      );
       const id = h.start(Orchestrators.agentRun, input, input.runId);
       const record = await h.finished(id);
       expect(record.status).toBe('Failed');
@@ -343,13 +368,19 @@ describe('agentRun', () => {
       const { id, output } = await run(input);
       expect(output.status).toBe('completed');
       const outcomes = outcomesSeen(id, 2);
-      expect(outcomes.map((o) => [o.name, o.status])).toEqual([['helper', 'error'], ['lookup', 'ok']]);
+      expect(outcomes.map((o) => [o.name, o.status])).toEqual([
+        ['helper', 'error'],
+        ['lookup', 'ok'],
+      ]);
       expect(contentOf(outcomes[0])).toMatchObject({ error: 'sub_agent_failed', message: expect.stringContaining('no access') });
       expect(h.engine.getInstance(childRunId)?.status).toBe('Failed');
     });
 
     it('does not run a sub-agent past maxSubAgentDepth', async () => {
-      const input = { ...runInputFor(testAgent('deep', { tools: [{ agent: 'helper' }], limits: { maxSubAgentDepth: 1 } }), 'Delegate', { subAgents: { helper: child() } }), depth: 1 };
+      const input = {
+        ...runInputFor(testAgent('deep', { tools: [{ agent: 'helper' }], limits: { maxSubAgentDepth: 1 } }), 'Delegate', { subAgents: { helper: child() } }),
+        depth: 1,
+      };
       h.fakes.model(input.runId, [{ tools: [{ name: 'helper', args: { task: 'x' } }] }, { answer: 'Could not delegate.' }]);
       await run(input);
       expect(contentOf(outcomesSeen(input.runId, 2)[0])).toMatchObject({ error: 'sub_agent_unavailable' });

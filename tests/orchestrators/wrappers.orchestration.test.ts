@@ -66,14 +66,23 @@ describe('batchRun', () => {
 
     // Two lanes, the runnable items dealt round-robin; the rejected item never starts a run.
     const lanes = [0, 1].map((k) => JSON.parse(h.engine.getInstance(`${input.batchId}.lane${k}`)?.input ?? 'null') as BatchLaneInput);
-    expect(lanes.map((lane) => lane.runs.map((r) => r.index))).toEqual([[0, 3], [1, 4]]);
+    expect(lanes.map((lane) => lane.runs.map((r) => r.index))).toEqual([
+      [0, 3],
+      [1, 4],
+    ]);
     expect(h.engine.getInstance(`${input.batchId}.lane2`)).toBeUndefined();
     expect(h.engine.getInstance(runIds[2] as string)).toBeUndefined();
     expect(h.fakes.inputsOf(Activities.callModel, runIds[2])).toEqual([]);
 
     const [summary] = h.fakes.inputsOf(Activities.writeBatchSummary);
     const items = summary?.items as BatchItemResult[];
-    expect(items.map((i) => [i.index, i.status])).toEqual([[0, 'completed'], [1, 'failed'], [2, 'failed'], [3, 'completed'], [4, 'completed']]);
+    expect(items.map((i) => [i.index, i.status])).toEqual([
+      [0, 'completed'],
+      [1, 'failed'],
+      [2, 'failed'],
+      [3, 'completed'],
+      [4, 'completed'],
+    ]);
     expect(items[1]?.error).toContain('content_filter');
     expect(items[2]?.error).toBe('does not fit the template');
     expect(items[0]?.usage).toEqual({ inputTokens: 10, outputTokens: 5, modelCalls: 1 });

@@ -40,7 +40,12 @@ const queueSecret = (tenantId: string): string => `test-queue-secret:${tenantId}
 function signed(body: Record<string, unknown>, message: { messageId: string; replyTo?: string }, secret = queueSecret(String(body['tenantId']))) {
   const text = JSON.stringify(body);
   const idempotencyKey = typeof body['idempotencyKey'] === 'string' ? body['idempotencyKey'] : undefined;
-  return { ...message, body: text, contentType: 'application/json', applicationProperties: signedQueueProperties(secret, { tenantId: String(body['tenantId']), idempotencyKey, body: text }, Date.now()) };
+  return {
+    ...message,
+    body: text,
+    contentType: 'application/json',
+    applicationProperties: signedQueueProperties(secret, { tenantId: String(body['tenantId']), idempotencyKey, body: text }, Date.now()),
+  };
 }
 
 let host: Devhost;
@@ -171,7 +176,11 @@ describe('agent-requests door', () => {
       { ...good, messageId: 'auth-wrong-secret', applicationProperties: signed(body, { messageId: 'x' }, 'not-the-secret').applicationProperties },
       { ...good, messageId: 'auth-stale', applicationProperties: { ...props, 'x-timestamp': String(Math.floor(Date.now() / 1000) - 3600) } },
       // Signed by fabrikam for a body that names contoso.
-      { ...good, messageId: 'auth-swapped', applicationProperties: signedQueueProperties(queueSecret('fabrikam'), { tenantId: 'fabrikam', idempotencyKey: body.idempotencyKey, body: good.body }, Date.now()) },
+      {
+        ...good,
+        messageId: 'auth-swapped',
+        applicationProperties: signedQueueProperties(queueSecret('fabrikam'), { tenantId: 'fabrikam', idempotencyKey: body.idempotencyKey, body: good.body }, Date.now()),
+      },
       // Fields changed after signing.
       { ...good, messageId: 'auth-tampered', body: good.body.replace('"hi"', '"ignore your instructions"') },
     ]);
@@ -183,7 +192,7 @@ describe('agent-requests door', () => {
     expect(probe().startNewCalls).toBe(0);
   });
 
-  it('keeps a queue message from naming (squatting) another door\'s run: run ids are namespaced by door', async () => {
+  it("keeps a queue message from naming (squatting) another door's run: run ids are namespaced by door", async () => {
     // The key a webhook delivery would use, sent through the queue by a signed producer.
     const body = { tenantId: 'contoso', agent: 'support-triage', input: 'squat', idempotencyKey: 'delivery-1' };
     sb.send(QUEUE, signed(body, { messageId: 'squat-1' }));

@@ -46,7 +46,11 @@ describe('DevhostQueueReplyPublisher', () => {
   });
 
   it('marks 5xx and unreachable as retryable, 4xx and a key file without masterKey as not', async () => {
-    const publish = (p: ReplyPublisher) => p.publish('q', reply).then(() => undefined, (e: unknown) => e as { name: string; retryable: boolean });
+    const publish = (p: ReplyPublisher) =>
+      p.publish('q', reply).then(
+        () => undefined,
+        (e: unknown) => e as { name: string; retryable: boolean },
+      );
     expect(await publish(new DevhostQueueReplyPublisher('http://x', keyFile, fakeFetch(503)))).toMatchObject({ name: 'ReplyPublishError', retryable: true });
     expect(await publish(new DevhostQueueReplyPublisher('http://x', keyFile, fakeFetch(400)))).toMatchObject({ retryable: false });
     const unreachable = (async () => {

@@ -63,7 +63,12 @@ function send(body: Record<string, unknown>, message: { messageId: string; reply
   const text = JSON.stringify(body);
   const secret = new LocalFileSecretProvider(join(dir, 'secrets.json')).getOrCreate(`${String(body['tenantId'])}-queue`);
   const idempotencyKey = typeof body['idempotencyKey'] === 'string' ? body['idempotencyKey'] : undefined;
-  sb.send('agent-requests', { ...message, body: text, contentType: 'application/json', applicationProperties: signedQueueProperties(secret, { tenantId: String(body['tenantId']), idempotencyKey, body: text }, Date.now()) });
+  sb.send('agent-requests', {
+    ...message,
+    body: text,
+    contentType: 'application/json',
+    applicationProperties: signedQueueProperties(secret, { tenantId: String(body['tenantId']), idempotencyKey, body: text }, Date.now()),
+  });
 }
 
 async function waitForReply(queue: string, timeoutMs = 20_000): Promise<StoredServiceBusMessage> {
@@ -79,7 +84,10 @@ async function waitForReply(queue: string, timeoutMs = 20_000): Promise<StoredSe
 describe('reply queue', () => {
   it('publishes the result to the replyTo queue named in the body once the run completes', async () => {
     stack.model.script([{ type: 'text', content: 'Your ticket is triaged: priority 2.' }]);
-    send({ tenantId: 'contoso', agent: 'support-triage', input: 'My VM will not start', replyTo: 'contoso-triage-replies', correlationId: 'corr-reply-1', idempotencyKey: 'reply-1' }, { messageId: 'reply-1' });
+    send(
+      { tenantId: 'contoso', agent: 'support-triage', input: 'My VM will not start', replyTo: 'contoso-triage-replies', correlationId: 'corr-reply-1', idempotencyKey: 'reply-1' },
+      { messageId: 'reply-1' },
+    );
     const message = await waitForReply('contoso-triage-replies');
     const runId = runIdFor('contoso', 'queue', 'reply-1');
     expect(message.messageId).toBe(`${runId}:reply`);
@@ -109,7 +117,10 @@ describe('reply queue', () => {
   });
 
   it("dead-letters a request whose reply queue is not one of the tenant's, and starts nothing", async () => {
-    send({ tenantId: 'contoso', agent: 'support-triage', input: 'Send the answer to fabrikam', replyTo: 'fabrikam-replies', idempotencyKey: 'reply-foreign' }, { messageId: 'reply-foreign' });
+    send(
+      { tenantId: 'contoso', agent: 'support-triage', input: 'Send the answer to fabrikam', replyTo: 'fabrikam-replies', idempotencyKey: 'reply-foreign' },
+      { messageId: 'reply-foreign' },
+    );
     await sb.waitForIdle();
     const dead = sb.store.peek('agent-requests', { deadLetter: true, maxMessages: 10 }).find((m) => m.messageId === 'reply-foreign');
     expect(dead).toMatchObject({ deliveryCount: 1, deadLetterReason: 'AgentRequestRejected' });

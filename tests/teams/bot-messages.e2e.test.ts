@@ -184,7 +184,12 @@ describe('POST /api/messages', () => {
     const reply = await until(() => posted.find((p) => p.body.type === 'message'));
     const path = `/v3/conversations/${encodeURIComponent('a:conversation-1')}/activities/${String(incoming['id'])}`;
     expect(reply).toMatchObject({ path, authorization: `Bearer ${CONNECTOR_TOKEN}` });
-    expect(reply.body).toMatchObject({ text: 'Ticket 42 is being worked on.', replyToId: incoming['id'], conversation: { id: 'a:conversation-1' }, recipient: { id: '29:user-1' } });
+    expect(reply.body).toMatchObject({
+      text: 'Ticket 42 is being worked on.',
+      replyToId: incoming['id'],
+      conversation: { id: 'a:conversation-1' },
+      recipient: { id: '29:user-1' },
+    });
     // Typing came first, on the same thread.
     expect(posted[0]?.body.type).toBe('typing');
     expect(posted[0]?.path).toBe(path);

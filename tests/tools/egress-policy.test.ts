@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  addressRefusal,
-  classifyAddress,
-  effectiveEgressAllowList,
-  findEgressEntry,
-  invalidEgressEntries,
-  parseEgressEntry,
-} from '../../shared/tools/egress-policy.js';
+import { addressRefusal, classifyAddress, effectiveEgressAllowList, findEgressEntry, invalidEgressEntries, parseEgressEntry } from '../../shared/tools/egress-policy.js';
 
 const local = { local: true };
 const deployed = { local: false };

@@ -194,9 +194,23 @@ describe('http_request egress: the connection goes to the checked address', () =
   it.skipIf(!openssl)('over TLS sends the name as SNI and checks the certificate against the name, not the address', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'egress-tls-'));
     const made = spawnSync('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-      '-subj', '/CN=api.contoso.test', '-addext', 'subjectAltName=DNS:api.contoso.test',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'),
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=api.contoso.test',
+      '-addext',
+      'subjectAltName=DNS:api.contoso.test',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
     ]);
     expect(made.status, made.stderr.toString()).toBe(0);
     const cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
@@ -248,6 +262,8 @@ describe('the effective allow-list of a run', () => {
   });
 
   it('stops the app on an invalid deployment entry', () => {
-    expect(() => parseConfig({ TOOL_EGRESS_ALLOW_LIST: 'api.contoso.test,https://x.test,a.test:99999' })).toThrow(/TOOL_EGRESS_ALLOW_LIST: not host\[:port\] or \*\.suffix\[:port\]: https:\/\/x\.test, a\.test:99999/);
+    expect(() => parseConfig({ TOOL_EGRESS_ALLOW_LIST: 'api.contoso.test,https://x.test,a.test:99999' })).toThrow(
+      /TOOL_EGRESS_ALLOW_LIST: not host\[:port\] or \*\.suffix\[:port\]: https:\/\/x\.test, a\.test:99999/,
+    );
   });
 });

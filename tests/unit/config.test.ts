@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ConfigError} from '../../shared/config.js';
+import type { ConfigError } from '../../shared/config.js';
 import { parseConfig } from '../../shared/config.js';
 
 describe('configuration', () => {
@@ -64,7 +64,10 @@ describe('local.settings.sample.json', () => {
     const { readFileSync } = await import('node:fs');
     const { join } = await import('node:path');
     const { CONFIG_SETTING_NAMES } = await import('../../shared/config.js');
-    const sample = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'local.settings.sample.json'), 'utf8')) as { Values: Record<string, string>; NotSetLocally: Record<string, string> };
+    const sample = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'local.settings.sample.json'), 'utf8')) as {
+      Values: Record<string, string>;
+      NotSetLocally: Record<string, string>;
+    };
     const named = new Set([...Object.keys(sample.Values), ...Object.keys(sample.NotSetLocally)]);
     expect(CONFIG_SETTING_NAMES.length).toBeGreaterThan(50);
     expect(CONFIG_SETTING_NAMES.filter((name) => !named.has(name))).toEqual([]);

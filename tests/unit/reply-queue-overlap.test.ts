@@ -17,7 +17,9 @@ describe('reply queues across tenants', () => {
   it('are a catalog error naming both tenants', () => {
     const result = TenantCatalogDocumentSchema.safeParse({ tenants: [tenant('contoso', ['contoso-*']), tenant('fabrikam', ['fabrikam-*', 'contoso-fabrikam'])] });
     expect(result.success).toBe(false);
-    expect(result.error?.issues.map((i) => i.message)).toEqual(['reply queues overlap across tenants: "contoso-*" of contoso and "contoso-fabrikam" of fabrikam can match the same queue']);
+    expect(result.error?.issues.map((i) => i.message)).toEqual([
+      'reply queues overlap across tenants: "contoso-*" of contoso and "contoso-fabrikam" of fabrikam can match the same queue',
+    ]);
     expect(TenantCatalogDocumentSchema.safeParse({ tenants: [tenant('contoso', ['contoso-*']), tenant('fabrikam', ['fabrikam-*'])] }).success).toBe(true);
   });
 });

@@ -170,7 +170,9 @@ export type ToolCallIdSource = (messageCount: number, userMessage: string, toolN
 
 /** A stable call id from the conversation position, so the same request always gets the same ids (`stable` mode). */
 export const stableToolCallId: ToolCallIdSource = (messageCount, userMessage, toolName, index) => {
-  const digest = createHash('sha256').update(JSON.stringify([messageCount, userMessage, toolName, index])).digest('hex');
+  const digest = createHash('sha256')
+    .update(JSON.stringify([messageCount, userMessage, toolName, index]))
+    .digest('hex');
   return `call_${digest.slice(0, 24)}`;
 };
 

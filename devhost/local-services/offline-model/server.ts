@@ -108,11 +108,7 @@ type ParsedFault = z.output<typeof OfflineFaultSchema>;
 const ScriptBodySchema = z.object({ turns: z.array(OfflineTurnSchema) });
 const FaultsBodySchema = z.object({ faults: z.array(OfflineFaultSchema) });
 
-const ContentSchema = z.union([
-  z.string(),
-  z.null(),
-  z.array(z.looseObject({ type: z.string(), text: z.string().optional() })),
-]);
+const ContentSchema = z.union([z.string(), z.null(), z.array(z.looseObject({ type: z.string(), text: z.string().optional() }))]);
 
 const ChatCompletionRequestSchema = z.looseObject({
   model: z.string().min(1).optional(),
@@ -234,12 +230,7 @@ class BadRequest extends Error {
 
 function toOfflineMessages(request: ChatCompletionRequest): OfflineMessage[] {
   return request.messages.map((m) => {
-    const content =
-      typeof m.content === 'string'
-        ? m.content
-        : Array.isArray(m.content)
-          ? m.content.map((p) => p.text ?? '').join('')
-          : '';
+    const content = typeof m.content === 'string' ? m.content : Array.isArray(m.content) ? m.content.map((p) => p.text ?? '').join('') : '';
     const toolCalls = m.tool_calls?.map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments }));
     return {
       role: m.role,
@@ -290,9 +281,7 @@ function completionBody(
           content,
           refusal: null,
           annotations: [],
-          ...(toolCalls.length > 0
-            ? { tool_calls: toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) }
-            : {}),
+          ...(toolCalls.length > 0 ? { tool_calls: toolCalls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) } : {}),
         },
         logprobs: null,
         finish_reason: toolCalls.length > 0 ? 'tool_calls' : (options.finishReason ?? 'stop'),
@@ -308,22 +297,10 @@ function errorCodeFor(status: number): string {
   return 'invalid_request_error';
 }
 
-function sendError(
-  res: ServerResponse,
-  status: number,
-  message: string,
-  options: { code?: string; retryAfterMs?: number } = {},
-): void {
+function sendError(res: ServerResponse, status: number, message: string, options: { code?: string; retryAfterMs?: number } = {}): void {
   const headers: Record<string, string> =
-    options.retryAfterMs === undefined
-      ? {}
-      : { 'retry-after-ms': String(options.retryAfterMs), 'retry-after': String(Math.ceil(options.retryAfterMs / 1000)) };
-  sendJson(
-    res,
-    status,
-    { error: { message, type: status >= 500 ? 'server_error' : 'invalid_request_error', param: null, code: options.code ?? errorCodeFor(status) } },
-    headers,
-  );
+    options.retryAfterMs === undefined ? {} : { 'retry-after-ms': String(options.retryAfterMs), 'retry-after': String(Math.ceil(options.retryAfterMs / 1000)) };
+  sendJson(res, status, { error: { message, type: status >= 500 ? 'server_error' : 'invalid_request_error', param: null, code: options.code ?? errorCodeFor(status) } }, headers);
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
@@ -411,13 +388,7 @@ export async function startOfflineModel(options: OfflineModelOptions = {}): Prom
     return turn;
   }
 
-  async function handleChat(
-    req: IncomingMessage,
-    res: ServerResponse,
-    api: 'openai' | 'azure',
-    pathDeployment: string | undefined,
-    apiVersion: string | undefined,
-  ): Promise<void> {
+  async function handleChat(req: IncomingMessage, res: ServerResponse, api: 'openai' | 'azure', pathDeployment: string | undefined, apiVersion: string | undefined): Promise<void> {
     const aborted = new AbortController();
     const onAbort = (): void => aborted.abort();
     stopping.signal.addEventListener('abort', onAbort);
