@@ -91,6 +91,8 @@ export function localStackSettings(settings: Readonly<Record<string, string | un
   const wanted: Record<string, string> = {
     AUTH_AUTHORITY: started.devIssuerUrl,
     STORAGE_CONNECTION_STRING: started.azuriteConnectionString,
+    // host.json names the task hub by %DURABLE_TASK_HUB_NAME% (a setting on Azure).
+    DURABLE_TASK_HUB_NAME: 'agentpipelinelocal',
   };
   if (settings['MODEL_PROVIDER'] !== 'azure-openai') wanted['MODEL_BASE_URL'] = started.offlineModelUrl;
   // Reply queues of the Service Bus door: the devhost's own queues, through its admin API and

@@ -91,6 +91,7 @@ describe('the local stack fills in only what neither the environment nor local.s
     const { fill, kept } = localStackSettings({ MODEL_BASE_URL: 'http://127.0.0.1:9/v1', AUTH_AUTHORITY: started.devIssuerUrl }, started);
     expect(fill).toEqual({
       STORAGE_CONNECTION_STRING: started.azuriteConnectionString,
+      DURABLE_TASK_HUB_NAME: 'agentpipelinelocal',
       LOCAL_SERVICEBUS_ADMIN_URL: 'http://127.0.0.1:7071',
       LOCAL_SERVICEBUS_ADMIN_KEY_FILE: '/tmp/x/.devhost/keys.json',
     });
@@ -99,7 +100,7 @@ describe('the local stack fills in only what neither the environment nor local.s
 
   it('sets no model URL for Azure OpenAI and no local reply queues with a real namespace', () => {
     const { fill } = localStackSettings({ MODEL_PROVIDER: 'azure-openai', SERVICEBUS_FULLY_QUALIFIED_NAMESPACE: 'ns.servicebus.windows.net' }, started);
-    expect(Object.keys(fill).sort()).toEqual(['AUTH_AUTHORITY', 'STORAGE_CONNECTION_STRING']);
+    expect(Object.keys(fill).sort()).toEqual(['AUTH_AUTHORITY', 'DURABLE_TASK_HUB_NAME', 'STORAGE_CONNECTION_STRING']);
   });
 
   it('under startLocalStack, a MODEL_BASE_URL from local.settings.json is not overridden', async () => {
