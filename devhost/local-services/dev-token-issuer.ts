@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { sendJson } from '../host/http-response.js';
+import { isOwnHost, ownAuthorities } from '../host/request-origin.js';
 import { SignJWT, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
 
 /**
@@ -158,8 +159,11 @@ export async function startDevTokenIssuer(options: DevTokenIssuerOptions = {}): 
   let published: JWK[] = [current.publicJwk];
   let jwksCount = 0;
   let url = '';
+  let own: ReadonlySet<string> = new Set();
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    // Only requests addressed to this loopback service (no DNS-rebinding page through a browser).
+    if (!isOwnHost(req, own)) return send(res, 421, { error: 'misdirected_request' });
     const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
     if (req.method !== 'GET') return send(res, 405, { error: 'method_not_allowed' });
     if (/^\/[^/]+\/discovery\/(v2\.0\/)?keys$/.test(path)) {
@@ -192,6 +196,7 @@ export async function startDevTokenIssuer(options: DevTokenIssuerOptions = {}): 
     server.listen(options.port ?? DEV_ISSUER_DEFAULT_PORT, '127.0.0.1', () => resolve());
   });
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  own = ownAuthorities((server.address() as AddressInfo).port);
 
   return {
     url,

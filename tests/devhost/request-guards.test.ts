@@ -253,3 +253,33 @@ describe('readBody', () => {
     expect((await readBody(req as unknown as IncomingMessage, 9)).toString()).toBe('abcabcabc');
   });
 });
+
+describe('local services answer only requests addressed to them', () => {
+  it('the offline model and the development token issuer refuse a foreign Host with 421', async () => {
+    const { request } = await import('node:http');
+    const { startOfflineModel } = await import('../../devhost/local-services/offline-model/server.js');
+    const { startDevTokenIssuer } = await import('../../devhost/local-services/dev-token-issuer.js');
+    const model = await startOfflineModel();
+    const issuer = await startDevTokenIssuer({ port: 0 });
+    const get = (base: string, path: string, host?: string) =>
+      new Promise<number>((resolve, reject) => {
+        const url = new URL(path, base);
+        const req = request({ host: '127.0.0.1', port: url.port, path: url.pathname, method: 'GET', headers: host ? { host } : {} }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    try {
+      expect(await get(issuer.url, '/common/discovery/v2.0/keys', 'rebound.example:7073')).toBe(421);
+      expect(await get(issuer.url, '/common/discovery/v2.0/keys')).toBe(200);
+      expect(await get(model.origin, '/_offline/stats', 'rebound.example')).toBe(421);
+      // Its own address still works (the control key is a separate check).
+      expect(await get(model.origin, '/_offline/stats')).toBe(401);
+    } finally {
+      await model.stop();
+      await issuer.stop();
+    }
+  });
+});

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { sendJson } from '../../host/http-response.js';
 import { readBody } from '../../host/request-body.js';
+import { isOwnHost, ownAuthorities } from '../../host/request-origin.js';
 import {
   deterministicReply,
   estimateTokens,
@@ -556,10 +557,13 @@ export async function startOfflineModel(options: OfflineModelOptions = {}): Prom
     return { inFlight, maxInFlight, requestCount: records.length, scriptRemaining: turns.length };
   }
 
+  let own: ReadonlySet<string> = new Set();
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const path = url.pathname;
     const route = async (): Promise<void> => {
+      // Only requests addressed to this loopback service (no DNS-rebinding page through a browser).
+      if (!isOwnHost(req, own)) return sendError(res, 421, 'this server does not serve that authority', { code: 'misdirected_request' });
       if (path.startsWith('/_offline/')) return handleControl(req, res, url);
       const azure = AZURE_PATH.exec(path);
       const isChat = azure !== null || path === '/v1/chat/completions' || path === '/v1/chat/completions/';
@@ -586,6 +590,7 @@ export async function startOfflineModel(options: OfflineModelOptions = {}): Prom
     });
   });
   const { port } = server.address() as AddressInfo;
+  own = ownAuthorities(port);
   const origin = `http://127.0.0.1:${port}`;
 
   return {
