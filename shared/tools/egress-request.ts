@@ -1,6 +1,6 @@
 import { lookup } from 'node:dns/promises';
-import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import { addressRefusal, findEgressEntry, normalizeHost, type EgressMode } from './egress-policy.js';
 import { ToolError } from './tool.js';
@@ -111,6 +111,9 @@ export interface PinnedResponse {
  * server name and certificate check set to the URL's host. Redirects are not followed: a 3xx
  * comes back as it is (its target would need its own check).
  */
+const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 64 });
+const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 64 });
+
 export async function sendPinnedRequest(target: EgressTarget, request: PinnedRequest): Promise<PinnedResponse> {
   const https = target.url.protocol === 'https:';
   const headers: Record<string, string> = { host: target.url.host, accept: '*/*', 'user-agent': 'durable-agent-pipeline' };
@@ -125,8 +128,10 @@ export async function sendPinnedRequest(target: EgressTarget, request: PinnedReq
     path: `${target.url.pathname}${target.url.search}`,
     method: request.method,
     headers,
-    // A fresh connection per call: no socket pooled under another tenant's or call's check.
-    agent: false,
+    // Pooled by address, port and TLS name (Node's agent key): a reused socket goes to an address
+    // this very call resolved and checked, so pooling cannot bypass the check, and calls to the
+    // same upstream skip a TCP and TLS handshake each.
+    agent: https ? httpsAgent : httpAgent,
     signal: request.signal,
   };
   // SNI and the certificate's name check use the URL's host, not the address we connect to.
@@ -148,7 +153,8 @@ export async function sendPinnedRequest(target: EgressTarget, request: PinnedReq
       break;
     }
   }
-  response.destroy();
+  // Cut off at the limit: drop the socket; a body read to its end leaves it to the pool.
+  if (truncated) response.destroy();
   return {
     status: response.statusCode ?? 0,
     contentType: response.headers['content-type'] ?? null,
