@@ -313,6 +313,21 @@ export class DurableStore {
   }
 
   /** One transaction for every queued unit; on failure they stay queued, in order. */
+  #commitOneByOne(units: (() => void)[]): void {
+    for (const [i, unit] of units.entries()) {
+      try {
+        inTransaction(this.#db, unit);
+      } catch (error) {
+        if (isStorageFault(error)) {
+          const rest = units.slice(i);
+          this.#units = this.#units.length === 0 ? rest : rest.concat(this.#units);
+          throw error;
+        }
+        this.#logger.error(`durable: a change could not be stored and is dropped (not a storage fault): ${sqliteMessage(error)}`);
+      }
+    }
+  }
+
   #commitPending(): void {
     if (this.#units.length > 0) {
       const units = this.#units;
@@ -322,8 +337,14 @@ export class DurableStore {
           for (const unit of units) unit();
         });
       } catch (error) {
-        this.#units = this.#units.length === 0 ? units : units.concat(this.#units);
-        throw error;
+        if (isStorageFault(error)) {
+          this.#units = this.#units.length === 0 ? units : units.concat(this.#units);
+          throw error;
+        }
+        // Not the store: one unit is broken (a bug, a value SQLite refuses). Retrying the batch
+        // would fail the same way forever and hold the devhost at 503, so commit the units one
+        // by one and drop only the ones that fail, each logged.
+        this.#commitOneByOne(units);
       }
     }
     if (this.#afterCommit.length > 0) {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DurableStore } from '../../devhost/durable/durable-store.js';
 import { EventType } from '../../devhost/durable/history.js';
 import type { DevhostLogger } from '../../devhost/host/logger.js';
 import { ServiceBusQueueStore } from '../../devhost/service-bus/service-bus-store.js';
@@ -309,5 +310,39 @@ describe('a store that cannot be opened writable', () => {
     const error = await spawnDevhost(['--app', join(repoRoot, 'tests', 'fixtures', 'durable-app'), '--storage', storage]).catch((e: unknown) => e);
     expect(String(error)).toContain('exited with 1');
     expect(String(error)).toContain('attempt to write a readonly database');
+  });
+});
+
+describe('durable store: a change that is broken (not a storage fault)', () => {
+  it('is dropped and logged, the rest of its batch is stored, and the store stays healthy', () => {
+    const db = openDatabase(tempDb());
+    const errors: string[] = [];
+    const logger = { debug: () => {}, info: () => {}, warn: () => {}, error: (m: string) => errors.push(m) } as unknown as DevhostLogger;
+    const store = new DurableStore(db, logger);
+    const record = (instanceId: string) => ({
+      instanceId,
+      name: 'probe',
+      executionId: 'e1',
+      status: 'Running' as const,
+      input: null,
+      output: null,
+      customStatus: null,
+      createdAt: 1,
+      updatedAt: 1,
+      parentInstanceId: null,
+      parentExecutionId: null,
+      parentTaskId: null,
+    });
+    store.defer(() => store.saveInstance(record('before')));
+    store.defer(() => {
+      throw new TypeError('a bug in one unit');
+    });
+    store.defer(() => store.saveInstance(record('after')));
+    store.flush();
+    expect(storageHealth(db).healthy).toBe(true);
+    const ids = (db.prepare('SELECT instance_id FROM durable_instances ORDER BY instance_id').all() as { instance_id: string }[]).map((r) => r.instance_id);
+    expect(ids).toEqual(['after', 'before']);
+    expect(errors.join('\n')).toContain('a bug in one unit');
+    store.close();
   });
 });
