@@ -30,9 +30,10 @@ export function createCrashPlan(points: readonly CrashPoint[], onCrash: (point: 
   if (points.length === 0) return undefined;
   const counts = points.map(() => 0);
   return (functionName, response) => {
+    let text: string | undefined;
     points.forEach((point, i) => {
       if (point.functionName !== functionName) return;
-      if (point.contains !== undefined && !response().includes(point.contains)) return;
+      if (point.contains !== undefined && !(text ??= response()).includes(point.contains)) return;
       counts[i] = (counts[i] ?? 0) + 1;
       if (counts[i] === point.after) onCrash(point);
     });

@@ -202,6 +202,8 @@ export async function startDevhost(options: DevhostOptions): Promise<Devhost> {
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch((error: unknown) => {
+      // A store that failed mid-request: the same 503 + Retry-After as before any route runs.
+      if ((error as Error)?.name === 'StorageUnavailableError' && !res.headersSent) return sendStorageUnavailable(res, health);
       logger.error(`devhost: request ${req.method} ${redactedUrl(req.url)} failed: ${(error as Error)?.stack ?? String(error)}`);
       sendStatus(res, 500);
     });

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { sendJson } from '../../host/http-response.js';
-import { readBody } from '../../host/request-body.js';
+import { readBody, refuseTooLarge } from '../../host/request-body.js';
 import { isOwnHost, ownAuthorities } from '../../host/request-origin.js';
 import {
   deterministicReply,
@@ -435,7 +435,8 @@ export async function startOfflineModel(options: OfflineModelOptions = {}): Prom
         return sendError(res, 400, 'the offline model does not stream; send stream: false');
       }
       // As strict as Azure OpenAI: a tool message that answers no preceding call is a 400.
-      const toolProblem = toolMessageProblem(toOfflineMessages(parsed.data));
+      const messages = toOfflineMessages(parsed.data);
+      const toolProblem = toolMessageProblem(messages);
       if (toolProblem !== undefined) {
         answer(400, 'invalid');
         return sendError(res, 400, toolProblem, { code: 'invalid_request_error' });
@@ -501,7 +502,7 @@ export async function startOfflineModel(options: OfflineModelOptions = {}): Prom
         );
       }
 
-      const reply = deterministicReply(toOfflineMessages(parsed.data), toOfflineTools(parsed.data), freshIds ? freshToolCallId : stableToolCallId);
+      const reply = deterministicReply(messages, toOfflineTools(parsed.data), freshIds ? freshToolCallId : stableToolCallId);
       answer(200, 'deterministic');
       const message = reply.kind === 'text' ? { content: reply.content, toolCalls: [] } : { content: null, toolCalls: reply.toolCalls };
       return sendJson(res, 200, completionBody(message, { model: 'offline-model', seq, prompt }));
@@ -577,6 +578,11 @@ export async function startOfflineModel(options: OfflineModelOptions = {}): Prom
     };
     route().catch((error: unknown) => {
       if (res.headersSent) return void res.destroy();
+      if (error instanceof BadRequest && error.status === 413) {
+        // The body was cut off unread: the shared 413 path drains or closes the connection.
+        const text = JSON.stringify({ error: { message: error.message, type: 'invalid_request_error', param: null, code: errorCodeFor(413) } });
+        return refuseTooLarge(req, res, { type: 'application/json', text });
+      }
       if (error instanceof BadRequest) return sendError(res, error.status, error.message);
       sendError(res, 500, `offline model failure: ${error instanceof Error ? error.message : String(error)}`);
     });
