@@ -100,12 +100,27 @@ async function startSurvivor(port: number, location: string): Promise<AzuriteHan
     stop: () => stopPid(pid, pidFile),
   });
   if (existsSync(pidFile)) {
-    const record = JSON.parse(readFileSync(pidFile, 'utf8')) as PidRecord;
-    if (record.port === port && resolve(record.location) === resolve(location) && alive(record.pid) && (await answers(endpoint))) {
+    let record: Partial<PidRecord> = {};
+    try {
+      record = JSON.parse(readFileSync(pidFile, 'utf8')) as PidRecord;
+    } catch {
+      // Unreadable: treated as no record (a fresh Azurite is started below).
+    }
+    if (
+      typeof record.pid === 'number' &&
+      typeof record.location === 'string' &&
+      record.port === port &&
+      resolve(record.location) === resolve(location) &&
+      alive(record.pid) &&
+      (await answers(endpoint))
+    ) {
       return handle(record.pid, true);
     }
     rmSync(pidFile, { force: true });
   }
+  // Something already answers on the port (another Azurite, or one whose record was lost): using
+  // it would mean someone else's data, so refuse plainly instead.
+  if (await answers(endpoint)) throw new Error(`port ${port} already serves a blob endpoint that is not this checkout's Azurite; stop it or set AZURITE_BLOB_PORT`);
   mkdirSync(location, { recursive: true });
   const log = openSync(join(location, 'azurite.log'), 'a');
   const child = spawn(process.execPath, azuriteArgs(port, location), { detached: true, stdio: ['ignore', log, log] });
@@ -117,7 +132,8 @@ async function startSurvivor(port: number, location: string): Promise<AzuriteHan
   child.unref();
   for (let i = 0; i < 600; i += 1) {
     if (exitCode !== null) throw new Error(`Azurite exited with ${exitCode}; see ${join(location, 'azurite.log')} (is port ${port} taken?)`);
-    if (await answers(endpoint)) {
+    // Our child must still be the one answering (not a process that held the port all along).
+    if ((await answers(endpoint)) && exitCode === null && alive(pid)) {
       writeFileSync(pidFile, JSON.stringify({ pid, port, location } satisfies PidRecord));
       return handle(pid, false);
     }
