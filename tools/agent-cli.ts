@@ -11,11 +11,10 @@
  */
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
-import { LocalFileSecretProvider } from '../shared/auth/local-file-secret-provider.js';
 import { parseConfig } from '../shared/config.js';
 import { signedQueueProperties } from '../shared/queue/queue-signature.js';
 import { runIdFor } from '../shared/runs/admission.js';
-import { loadTenantCatalogFile } from '../shared/tenancy/tenant-directory.js';
+import { localQueueSecret } from './local-queue-secret.js';
 import type { RunProgress } from '../shared/agent-runtime/run-types.js';
 import { agentRunResult, describeResult, succeeded } from './agent-run-result.js';
 import { startLocalStack } from './local-stack.js';
@@ -70,9 +69,7 @@ async function main(): Promise<number> {
     // Signed with the tenant's queue secret, as a producer must in multi-tenant mode (docs/queue.md).
     const body = JSON.stringify({ tenantId: values.tenant, agent: agentId, input: message, idempotencyKey });
     const config = parseConfig(process.env);
-    const tenant = config.tenantCatalog.kind === 'file' ? loadTenantCatalogFile(config.tenantCatalog.path).find(values.tenant) : undefined;
-    if (!tenant?.queueSecretRef || config.secrets.kind !== 'local-file') throw new Error(`tenant "${values.tenant}" has no queue secret in the local catalog`);
-    const secret = new LocalFileSecretProvider(config.secrets.path).getOrCreate(tenant.queueSecretRef);
+    const secret = localQueueSecret(config, values.tenant);
     const applicationProperties = signedQueueProperties(secret, { tenantId: values.tenant, idempotencyKey, body }, Date.now());
     const send = await fetch(`${url}/admin/devhost/queues/agent-requests/messages`, {
       method: 'POST',

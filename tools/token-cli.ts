@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { LocalFileSecretProvider } from '../shared/auth/local-file-secret-provider.js';
 import { parseConfig, type AppConfig } from '../shared/config.js';
 import { loadTenantCatalogFile } from '../shared/tenancy/tenant-directory.js';
+import { localQueueSecret } from './local-queue-secret.js';
 import type { Tenant } from '../shared/tenancy/tenant.js';
 import { defaultDevIssuerKeyFile, issueDevToken, loadOrCreateDevSigningKey } from '../devhost/local-services/dev-token-issuer.js';
 
@@ -86,10 +87,11 @@ async function main(): Promise<void> {
 
   if (values['queue-secret']) {
     if (!values.tenant) fail('--queue-secret needs --tenant.');
-    if (config.secrets.kind !== 'local-file') fail('Secrets are in Key Vault here; read them there.');
-    const ref = tenantFrom(config, values.tenant).queueSecretRef;
-    if (!ref) fail(`Tenant "${values.tenant}" has no queueSecretRef.`);
-    process.stdout.write(`${new LocalFileSecretProvider(config.secrets.path).getOrCreate(ref)}\n`);
+    try {
+      process.stdout.write(`${localQueueSecret(config, values.tenant)}\n`);
+    } catch (error) {
+      fail((error as Error).message);
+    }
     return;
   }
 
