@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 
 /**
  * Request body limits, for every door of the devhost (app routes, the durable API, admin).
@@ -87,7 +88,7 @@ export async function readBodyText(req: IncomingMessage, limitBytes: number): Pr
  * an early answer (or sent `Expect: 100-continue`) never sends the body. A chunked body cut off
  * at the limit: the rest is read and discarded up to `OVERFLOW_DRAIN_BYTES`, so the client can
  * read the 413 (and, if the body ends in time, the connection stays usable); past that the
- * socket is destroyed.
+ * server stops reading and closes the connection (`lingeringClose`).
  */
 export function refuseTooLarge(req: IncomingMessage, res: ServerResponse, body?: { type: string; text: string }): void {
   const declared = declaredLength(req) !== undefined;
@@ -104,9 +105,29 @@ export function refuseTooLarge(req: IncomingMessage, res: ServerResponse, body?:
   res.end(bytes);
   if (declared || req.complete) return;
   let discarded = 0;
-  req.on('data', (chunk: Buffer) => {
+  const onData = (chunk: Buffer): void => {
     discarded += chunk.length;
-    if (discarded > OVERFLOW_DRAIN_BYTES) req.socket.destroy();
-  });
+    if (discarded <= OVERFLOW_DRAIN_BYTES) return;
+    req.off('data', onData);
+    lingeringClose(req.socket);
+  };
+  req.on('data', onData);
   req.resume();
+}
+
+/**
+ * How long a connection cut after a 413 stays half-open before it is destroyed. Destroying a
+ * socket with unread input makes the kernel answer with a reset, and a reset that reaches the
+ * client before it has read the 413 discards the answer with it; so the server first stops
+ * reading, sends its FIN after the answer, and only then, after this grace, lets go (the
+ * "lingering close" of HTTP servers such as nginx and Apache).
+ */
+export const LINGERING_CLOSE_MS = 2_000;
+
+function lingeringClose(socket: Socket): void {
+  socket.pause();
+  socket.end();
+  const timer = setTimeout(() => socket.destroy(), LINGERING_CLOSE_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
 }
