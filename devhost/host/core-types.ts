@@ -81,12 +81,19 @@ export interface CoreInvocationContext {
     functionId: string;
     inputData: RpcParameterBinding[];
     triggerMetadata: Record<string, RpcTypedData>;
-    retryContext?: unknown;
+    retryContext?: RpcRetryContext;
     traceContext?: unknown;
   };
   metadata: FunctionMetadata;
   state?: string;
   log: (level: string, category: string, message: string) => void;
+}
+
+/** The worker's `RpcRetryContext` (camel-cased protobuf JSON), as `@azure/functions` reads it. */
+export interface RpcRetryContext {
+  retryCount: number;
+  maxRetryCount: number;
+  exception?: { message: string; source: string; stackTrace: string };
 }
 
 export interface InvocationModel {
@@ -131,4 +138,10 @@ export type Invoker = (
   fn: RegisteredFunction,
   inputs: Record<string, RpcTypedData | null | undefined>,
   triggerMetadata?: Record<string, RpcTypedData>,
+  options?: InvokeOptions,
 ) => Promise<InvocationOutcome>;
+
+export interface InvokeOptions {
+  /** Set by a retry policy (host/retry-policy.ts) on every attempt, the first included. */
+  retryContext?: RpcRetryContext;
+}

@@ -13,6 +13,7 @@ import { createCrashPlan, parseCrashPoints } from './crash-points.js';
 import { createInvoker } from './invoker.js';
 import { createConsoleLogger, type DevhostLogger, type LogLevel } from './logger.js';
 import { sendJson, sendProblem } from './http-response.js';
+import { RETRY_POLICY_TRIGGERS } from './retry-policy.js';
 import { DEFAULT_REQUEST_BODY_LIMIT_BYTES, declaresTooMuch, readBodyText, refuseTooLarge } from './request-body.js';
 import { isCrossSiteWrite, isHostApiPath, isOwnHost, ownAuthorities } from './request-origin.js';
 import { STORAGE_RETRY_AFTER_SECONDS, openDatabase, storageHealth, type StorageHealth, type StorageOption } from './storage.js';
@@ -272,6 +273,11 @@ export async function startDevhost(options: DevhostOptions): Promise<Devhost> {
 
   logger.info(describeFunctions(app.functions.values(), routes, baseUrl));
   logger.info(`Host started on ${baseUrl} (storage: ${storage})`);
+  for (const fn of app.functions.values()) {
+    if (fn.metadata.retryOptions && !RETRY_POLICY_TRIGGERS.has(fn.trigger.type)) {
+      logger.warn(`Function '${fn.name}': its retry policy is ignored; in Functions v4 the ${fn.trigger.type} trigger does not apply retry policies (the host ignores it too).`);
+    }
+  }
 
   let stopping: Promise<void> | undefined;
   const devhost: Devhost = {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { LoadedApp } from './app-loader.js';
-import type { CoreInvocationContext, FunctionCallback, InvocationOutcome, Invoker, RegisteredFunction, RpcParameterBinding, RpcTypedData } from './core-types.js';
+import type { CoreInvocationContext, FunctionCallback, InvocationOutcome, Invoker, InvokeOptions, RegisteredFunction, RpcParameterBinding, RpcTypedData } from './core-types.js';
 import type { HostExtension } from './extension-types.js';
 import type { DevhostLogger } from './logger.js';
 
@@ -44,6 +44,7 @@ export function createInvoker(options: InvokerOptions): Invoker {
     fn: RegisteredFunction,
     inputs: Record<string, RpcTypedData | null | undefined>,
     triggerMetadata: Record<string, RpcTypedData> = {},
+    invokeOptions: InvokeOptions = {},
   ): Promise<InvocationOutcome> {
     const started = performance.now();
     const invocationId = randomUUID();
@@ -65,7 +66,7 @@ export function createInvoker(options: InvokerOptions): Invoker {
 
     const coreCtx: CoreInvocationContext = {
       invocationId,
-      request: { invocationId, functionId: fn.name, inputData, triggerMetadata },
+      request: { invocationId, functionId: fn.name, inputData, triggerMetadata, ...(invokeOptions.retryContext ? { retryContext: invokeOptions.retryContext } : {}) },
       metadata: fn.metadata,
       log: userLogSink(logger, fn.name),
     };

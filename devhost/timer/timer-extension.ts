@@ -2,6 +2,7 @@ import type { RegisteredFunction } from '../host/core-types.js';
 import type { HostExtension, HostServices } from '../host/extension-types.js';
 import { parseSchedule, type Schedule } from './ncrontab.js';
 import { isStorageFault, storageHealth } from '../host/storage.js';
+import { invokeWithRetryPolicy, readRetryPolicy, type RetryPolicy } from '../host/retry-policy.js';
 
 /**
  * Timer triggers for the devhost, following the Functions timer extension (TimerListener and
@@ -23,6 +24,9 @@ import { isStorageFault, storageHealth } from '../host/storage.js';
  * - Devhost addition: a scheduled invocation that starts more than `pastDueToleranceInMs` after
  *   its due time (event loop blocked, laptop asleep) is reported with IsPastDue = true.
  * - Times are UTC; WEBSITE_TIME_ZONE is not applied.
+ * - A function's retry policy (`retry` in its options) is applied as the host applies it
+ *   (host/retry-policy.ts): a failed invocation is retried with `context.retryContext`, and the
+ *   occurrence (with its retries) finishes before the next is armed.
  */
 
 export interface TimerExtensionOptions {
@@ -61,6 +65,7 @@ interface TimerState {
   schedule: Schedule;
   useMonitor: boolean;
   runOnStartup: boolean;
+  retry: RetryPolicy | undefined;
   status: ScheduleStatus;
   handle: NodeJS.Timeout | undefined;
   /** Invocations queued or running; scheduled occurrences are skipped while this is > 0. */
@@ -83,6 +88,8 @@ export function createTimerExtension(services: HostServices, options: TimerExten
   const timers = new Map<string, TimerState>();
   let started = false;
   let stopping = false;
+  /** Aborted by stop(): retry waits end at once. */
+  let stopSignal = new AbortController();
 
   // Fail closed: no timer function is started while the database cannot be written.
   const health = storageHealth(services.db, logger);
@@ -156,7 +163,9 @@ export function createTimerExtension(services: HostServices, options: TimerExten
   const invoke = async (state: TimerState, isPastDue: boolean): Promise<void> => {
     const { fn } = state;
     try {
-      await services.invoke(fn, { [fn.triggerBindingName]: { json: timerInfoJson(state, isPastDue) } });
+      const inputs = () => ({ [fn.triggerBindingName]: { json: timerInfoJson(state, isPastDue) } });
+      if (state.retry) await invokeWithRetryPolicy(services.invoke, fn, state.retry, inputs, { logger, signal: stopSignal.signal });
+      else await services.invoke(fn, inputs());
     } catch (error) {
       // The invoker already logged the stack; this line says what happens to the schedule.
       logger.error(`Timer '${fn.name}': invocation failed (${errorMessage(error)}); the schedule continues.`);
@@ -259,12 +268,15 @@ export function createTimerExtension(services: HostServices, options: TimerExten
     } catch (error) {
       return `function '${fn.name}': ${errorMessage(error)}`;
     }
+    const retry = readRetryPolicy(fn.metadata);
+    if (typeof retry === 'string') return `function '${fn.name}': ${retry}`;
     return {
       fn,
       schedule,
       // The host turns the monitor off for schedules that fire more than once a minute.
       useMonitor: (useMonitor ?? true) && !schedule.firesMoreThanOncePerMinute(),
       runOnStartup: runOnStartup ?? false,
+      retry,
       status: { last: null, next: 0, lastUpdated: null },
       handle: undefined,
       pending: 0,
@@ -290,6 +302,7 @@ export function createTimerExtension(services: HostServices, options: TimerExten
       }
       started = true;
       stopping = false;
+      stopSignal = new AbortController();
       if (timers.size > 0) services.db.exec(SCHEMA);
       for (const state of timers.values()) {
         const at = now();
@@ -314,6 +327,7 @@ export function createTimerExtension(services: HostServices, options: TimerExten
 
     async stop(): Promise<void> {
       stopping = true;
+      stopSignal.abort();
       for (const state of timers.values()) {
         if (state.handle) clearTimeout(state.handle);
         state.handle = undefined;

@@ -6,6 +6,7 @@ import type { BatchRunInput, BatchRunOutput, BatchSummaryInput } from '../../sha
 import { batchInstanceId } from '../../shared/batch/batch-types.js';
 import { AzureBlobStore } from '../../shared/storage/azure-blob-store.js';
 import { DurableApi, startAgentStack, type AgentStack, type Status } from '../helpers/agent-stack.js';
+import { eventually } from '../helpers/eventually.js';
 
 /**
  * Scheduled batches end to end: the real app on the devhost, the `batchScheduler` timer fired
@@ -74,15 +75,7 @@ async function statusOf(id: string): Promise<Status | undefined> {
   return (await res.json()) as Status;
 }
 
-async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = <T>(probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> => eventually('the batch status', probe, { timeoutMs, intervalMs: 20 });
 
 describe('batchScheduler + batchRun', () => {
   it('starts exactly one batch for the due slot, runs items with bounded concurrency, and writes a summary', async () => {

@@ -66,3 +66,26 @@ export async function hostFixture(fixture: string, library: LibraryVersion, args
     throw error;
   }
 }
+
+/** Resolves once the devhost has printed a line matching `pattern` (event-driven, on its output); rejects if it exits first. */
+export function printed(host: SpawnedDevhost, pattern: RegExp): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = (): boolean => {
+      if (!pattern.test(host.output())) return false;
+      host.child.stdout?.off('data', onData);
+      host.child.stderr?.off('data', onData);
+      host.child.off('exit', onExit);
+      resolve();
+      return true;
+    };
+    const onData = (): void => void check();
+    const onExit = (): void => {
+      if (!check()) reject(new Error(`devhost exited before printing ${pattern}:\n${host.output()}`));
+    };
+    if (check()) return;
+    // The helper's own listener appends to output() first: it was attached when the process started.
+    host.child.stdout?.on('data', onData);
+    host.child.stderr?.on('data', onData);
+    host.child.once('exit', onExit);
+  });
+}

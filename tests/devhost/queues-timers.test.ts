@@ -5,21 +5,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startDevhost, type Devhost } from '../../devhost/host/host.js';
 import type { HostExtension } from '../../devhost/host/extension-types.js';
 import type { ServiceBusExtension } from '../../devhost/service-bus/service-bus-extension.js';
+import { eventually } from '../helpers/eventually.js';
 
 const appDir = join(import.meta.dirname, '..', 'fixtures', 'basic-app');
 type Received = { fn: string; message?: unknown; deliveryCount?: number; messageId?: string; isPastDue?: boolean };
 const received = (): Received[] => ((globalThis as { __basicAppQueue?: Received[] }).__basicAppQueue ??= []);
 const isServiceBus = (e: HostExtension): e is ServiceBusExtension => e.triggerTypes.includes('serviceBusTrigger');
 
-async function until<T>(probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const until = <T>(probe: () => T | undefined, timeoutMs = 10_000): Promise<T> => eventually('the queue or timer condition', probe, { timeoutMs });
 
 describe('devhost Service Bus queues and timers', () => {
   let host: Devhost | undefined;

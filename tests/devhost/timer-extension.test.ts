@@ -25,13 +25,14 @@ interface Call {
   fn: string;
   at: string;
   timer: TimerArg;
+  retryCount?: number;
 }
 
-function timerFunction(name: string, options: Record<string, unknown>): RegisteredFunction {
+function timerFunction(name: string, options: Record<string, unknown>, retryOptions?: Record<string, unknown>): RegisteredFunction {
   const trigger = { type: 'timerTrigger', direction: 'in' as const, name: 'myTimer', ...options };
   return {
     name,
-    metadata: { name, bindings: { timerTrigger1a2b: trigger } },
+    metadata: { name, bindings: { timerTrigger1a2b: trigger }, ...(retryOptions ? { retryOptions } : {}) },
     callback: () => undefined,
     triggerBindingName: 'timerTrigger1a2b',
     trigger,
@@ -62,9 +63,10 @@ function fakeHost(db: DatabaseSync, functions: RegisteredFunction[]) {
       functions.map((f) => f.name),
     ),
     maxRequestBodyBytes: DEFAULT_REQUEST_BODY_LIMIT_BYTES,
-    async invoke(fn, inputs: Record<string, RpcTypedData | null | undefined>): Promise<InvocationOutcome> {
+    async invoke(fn, inputs: Record<string, RpcTypedData | null | undefined>, _meta, options): Promise<InvocationOutcome> {
       const data = inputs[fn.triggerBindingName];
       const call: Call = { fn: fn.name, at: new Date().toISOString(), timer: camelCase(JSON.parse(data?.json ?? 'null')) as TimerArg };
+      if (options?.retryContext) call.retryCount = options.retryContext.retryCount;
       calls.push(call);
       running++;
       maxRunning = Math.max(maxRunning, running);
@@ -322,5 +324,48 @@ describe('timer extension', () => {
     await extension.start();
     expect(storedStatus(db, 'nightly')?.next).toBe('2024-05-02T02:00:00.000Z');
     expect(host.messages('info')[0]).toContain("cron '0 0 2 * * *' (UTC)");
+  });
+
+  it('applies an exponential-backoff retry policy: delays grow from the minimum to the maximum, then the occurrence ends', async () => {
+    const policy = { retryStrategy: 'exponentialBackoff', maxRetryCount: 4, minimumInterval: { seconds: 2 }, maximumInterval: { seconds: 9 } };
+    const host = fakeHost(db, [timerFunction('flaky', { schedule: '0 0 0 1 1 *', runOnStartup: true, useMonitor: false }, policy)]);
+    host.onInvoke(() => {
+      throw new Error('down');
+    });
+    extension = createTimerExtension(host.services);
+    await extension.start();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(host.calls.map((c) => c.retryCount)).toEqual([0, 1, 2, 3, 4]);
+    const gaps = host.calls.slice(1).map((c, i) => Date.parse(c.at) - Date.parse(host.calls[i]?.at ?? ''));
+    // minimum + 2^(n-1) x minimum x [0.8, 1.2], capped at the maximum (WebJobs' randomized backoff).
+    expect(gaps[0]).toBeGreaterThanOrEqual(2000 + 1600);
+    expect(gaps[0]).toBeLessThanOrEqual(2000 + 2400);
+    expect(gaps[1]).toBeGreaterThanOrEqual(2000 + 3200);
+    expect(gaps[2]).toBeGreaterThanOrEqual(2000 + 6400);
+    expect(gaps[2]).toBeLessThanOrEqual(9000);
+    expect(gaps[3]).toBe(9000);
+    expect(host.messages('error')).toContain("Function 'flaky': all 4 retries failed.");
+  });
+
+  it('stops waiting for a retry when the host stops, and makes no further attempt', async () => {
+    const policy = { retryStrategy: 'fixedDelay', maxRetryCount: -1, delayInterval: { seconds: 3600 } };
+    const host = fakeHost(db, [timerFunction('forever', { schedule: '0 0 0 1 1 *', runOnStartup: true, useMonitor: false }, policy)]);
+    host.onInvoke(() => {
+      throw new Error('down');
+    });
+    const ext = createTimerExtension(host.services);
+    await ext.start();
+    await vi.advanceTimersByTimeAsync(10);
+    expect(host.calls.map((c) => c.retryCount)).toEqual([0]);
+    // Without the abort, stop() would wait out the hour (fake time never gets there here).
+    await ext.stop();
+    expect(host.calls).toHaveLength(1);
+    expect(host.messages('warn')).toContain("Function 'forever': the host is stopping; no more retries.");
+  });
+
+  it('refuses to start a timer whose retry policy is malformed, naming it', async () => {
+    const host = fakeHost(db, [timerFunction('bad', { schedule: '0 * * * * *' }, { retryStrategy: 'sometimes', maxRetryCount: 2 })]);
+    const ext = createTimerExtension(host.services);
+    await expect(ext.start()).rejects.toThrow(/function 'bad': retry.strategy must be 'fixedDelay' or 'exponentialBackoff'/);
   });
 });

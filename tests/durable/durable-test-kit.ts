@@ -6,6 +6,7 @@ import { withCode } from '../helpers/devhost-keys.js';
 import { createDurableExtension, isDurableExtension, type DurableExtension } from '../../devhost/durable/index.js';
 import type { InstanceRecord } from '../../devhost/durable/durable-store.js';
 import type { DevhostLogger } from '../../devhost/host/logger.js';
+import { eventually } from '../helpers/eventually.js';
 
 export const durableAppDir = join(import.meta.dirname, '..', 'fixtures', 'durable-app');
 
@@ -104,13 +105,14 @@ export async function startDurableHarness(options: { storage?: string; wrap?: (s
       return record;
     },
     async until(instanceId, predicate, timeoutMs = 10_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const { body } = await harness.status(instanceId, '?showHistory=true&showHistoryOutput=true');
-        if (predicate(body)) return body;
-        if (Date.now() > deadline) throw new Error(`condition not met for ${instanceId}: ${JSON.stringify(body)}`);
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
+      let last: Record<string, unknown> = {};
+      const probe = async (): Promise<Record<string, unknown> | undefined> => {
+        last = (await harness.status(instanceId, '?showHistory=true&showHistoryOutput=true')).body;
+        return predicate(last) ? last : undefined;
+      };
+      return eventually(`instance ${instanceId}`, probe, { timeoutMs, intervalMs: 5 }).catch(() => {
+        throw new Error(`condition not met for ${instanceId}: ${JSON.stringify(last)}`);
+      });
     },
     async raise(instanceId, event, data) {
       const res = await fetch(keyed(`${base}/instances/${instanceId}/raiseEvent/${event}`), {

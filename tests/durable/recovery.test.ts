@@ -6,6 +6,7 @@ import { EventType } from '../../devhost/durable/history.js';
 import { readDevhostKeys, withCode } from '../helpers/devhost-keys.js';
 import { devhostCliPath, spawnDevhost, type SpawnedDevhost } from '../helpers/spawn-devhost.js';
 import { durableAppDir, outputOf, startDurableHarness } from './durable-test-kit.js';
+import { eventually } from '../helpers/eventually.js';
 
 const dirs: string[] = [];
 function tempDb(): string {
@@ -99,19 +100,16 @@ describe.skipIf(!existsSync(cli))('crash recovery of the devhost CLI (SIGKILL)',
       const { id } = (await start.json()) as { id: string };
 
       // Kill once part of the fan-out has been recorded.
-      let recordedBeforeKill: number[] = [];
-      const deadline = Date.now() + 15_000;
-      for (;;) {
-        const res = await fetch(withCode(`${base}/instances/${id}?showHistory=true&showInput=true`, key));
-        const body = (await res.json()) as { historyEvents?: { EventType: string; Input?: string }[] };
-        const done = (body.historyEvents ?? []).filter((e) => e.EventType === 'TaskCompleted' && e.Input?.includes('"delayMs"'));
-        if (done.length >= 10) {
-          recordedBeforeKill = done.map((e) => (JSON.parse(e.Input ?? '{}') as { n: number }).n);
-          break;
-        }
-        if (Date.now() > deadline) throw new Error(`fan-out made no progress: ${JSON.stringify(body)}`);
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      const recordedBeforeKill = await eventually(
+        'ten fan-out results recorded',
+        async () => {
+          const res = await fetch(withCode(`${base}/instances/${id}?showHistory=true&showInput=true`, key));
+          const body = (await res.json()) as { historyEvents?: { EventType: string; Input?: string }[] };
+          const done = (body.historyEvents ?? []).filter((e) => e.EventType === 'TaskCompleted' && e.Input?.includes('"delayMs"'));
+          return done.length >= 10 ? done.map((e) => (JSON.parse(e.Input ?? '{}') as { n: number }).n) : undefined;
+        },
+        { timeoutMs: 15_000 },
+      );
       expect(recordedBeforeKill.length).toBeLessThan(50);
       const firstPid = host.child.pid;
       await host.kill();
@@ -119,16 +117,15 @@ describe.skipIf(!existsSync(cli))('crash recovery of the devhost CLI (SIGKILL)',
 
       host = await spawnDevhost(args, env);
       const restarted = host;
-      const finalStatus = await (async () => {
-        const until = Date.now() + 20_000;
-        for (;;) {
+      const finalStatus = await eventually(
+        'the instance to finish after the restart',
+        async () => {
           const res = await fetch(withCode(`${restarted.url}/runtime/webhooks/durabletask/instances/${id}`, key));
           const body = (await res.json()) as { runtimeStatus: string; output: unknown };
-          if (res.status === 200) return body;
-          if (Date.now() > until) throw new Error(`not finished after restart: ${JSON.stringify(body)}`);
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
-      })();
+          return res.status === 200 ? body : undefined;
+        },
+        { timeoutMs: 20_000, intervalMs: 20 },
+      );
       expect(finalStatus.runtimeStatus).toBe('Completed');
       expect(finalStatus.output).toEqual({ total: sumOfSquares(50), confirmation: `Hello total ${sumOfSquares(50)}!` });
 

@@ -10,6 +10,7 @@ import { ServiceBusQueueStore } from '../../devhost/service-bus/service-bus-stor
 import { inTransaction, openDatabase, storageHealth } from '../../devhost/host/storage.js';
 import { devhostCliPath, repoRoot, spawnDevhost } from '../helpers/spawn-devhost.js';
 import { openGate, outputOf, probe, startDurableHarness, type DurableHarness } from './durable-test-kit.js';
+import { eventually } from '../helpers/eventually.js';
 
 /**
  * The devhost fails closed when its SQLite store cannot be written: nothing is acknowledged
@@ -45,14 +46,9 @@ function capturingLogger(): DevhostLogger & { lines: string[] } {
   return { lines, debug: () => {}, info: add('info'), warn: add('warn'), error: add('error') };
 }
 
-/** Polls `probeFn` (every 5 ms, up to `timeoutMs`) until it returns true. */
-async function until(what: string, probeFn: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probeFn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+const until = async (what: string, probeFn: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> => {
+  await eventually(what, probeFn, { timeoutMs, intervalMs: 5 });
+};
 
 /** A few turns of the event loop: enough for the engine's setImmediate pumps to run. */
 async function turns(n = 5): Promise<void> {

@@ -8,6 +8,7 @@ import { AgentDefinitionSchema, snapshotOf, type AgentSnapshot } from '../../sha
 import type { AgentRunInput } from '../../shared/agent-runtime/run-types.js';
 import { readDevhostKeys, withCode } from '../helpers/devhost-keys.js';
 import { repoRoot, spawnDevhost, type SpawnedDevhost } from '../helpers/spawn-devhost.js';
+import { eventually } from '../helpers/eventually.js';
 
 /**
  * Fault-injection kit: the compiled app on the devhost CLI as a child process (file-backed
@@ -80,15 +81,16 @@ export class DurableClient {
 
   /** Polls until `predicate` holds for every id (or `timeoutMs` passes: an error naming the stuck ones). */
   async waitAll(ids: readonly string[], predicate: (s: RunStatus | undefined) => boolean, timeoutMs = 60_000): Promise<Map<string, RunStatus>> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
+    let stuck: [string, RunStatus | undefined][] = [];
+    const probe = async (): Promise<Map<string, RunStatus> | undefined> => {
       const statuses = new Map<string, RunStatus | undefined>();
       for (const id of ids) statuses.set(id, await this.status(id));
-      const stuck = [...statuses].filter(([, s]) => !predicate(s));
-      if (stuck.length === 0) return statuses as Map<string, RunStatus>;
-      if (Date.now() > deadline) throw new Error(`runs stuck: ${JSON.stringify(stuck.slice(0, 3))}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+      stuck = [...statuses].filter(([, s]) => !predicate(s));
+      return stuck.length === 0 ? (statuses as Map<string, RunStatus>) : undefined;
+    };
+    return eventually(`${ids.length} runs`, probe, { timeoutMs, intervalMs: 50 }).catch(() => {
+      throw new Error(`runs stuck: ${JSON.stringify(stuck.slice(0, 3))}`);
+    });
   }
 }
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectConsistentRun, faultAgent, faultRuns, isDone, outboxOf, startFaultStack, type FaultStack, type Host } from './fault-kit.js';
+import { eventually } from '../helpers/eventually.js';
 
 /**
  * Model faults against runs in flight on the devhost: an outage (500s, then 429 with
@@ -66,8 +67,7 @@ describe('model faults', () => {
     stack.model.setFaults([{ deployment: 'hung', latencyMs: 600_000 }]);
     const hung = faultRuns(12, faultAgent({ deployment: 'hung', modelTimeoutMs: 8_000 }), 'model');
     for (const input of hung) await host.api.start(input);
-    const deadline = Date.now() + 30_000;
-    while (stack.model.stats().inFlight < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await eventually('four hung model calls in flight', () => stack.model.stats().inFlight >= 4, { timeoutMs: 30_000, intervalMs: 20 }).catch(() => undefined);
     const hungInFlight = stack.model.stats().inFlight;
     expect(hungInFlight).toBeGreaterThanOrEqual(4);
 

@@ -6,6 +6,7 @@ import { LocalFileSecretProvider } from '../../shared/auth/local-file-secret-pro
 import { signStandardWebhook } from '../../shared/webhooks/webhook-signature.js';
 import { startDevTokenIssuer, type DevTokenIssuer } from '../../devhost/local-services/dev-token-issuer.js';
 import { startAgentStack, type AgentStack } from '../helpers/agent-stack.js';
+import { eventually } from '../helpers/eventually.js';
 
 /**
  * The front doors end to end: the compiled app on the devhost (real Durable backend, Azurite,
@@ -50,14 +51,15 @@ async function call(method: string, path: string, bearer?: string, body?: unknow
 }
 
 async function pollUntil(url: string, bearer: string, statuses: string[], timeoutMs = 20_000): Promise<Record<string, unknown>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  let last: Record<string, unknown> = {};
+  const probe = async (): Promise<Record<string, unknown> | undefined> => {
     const res = await fetch(url, { headers: { authorization: `Bearer ${bearer}` } });
-    const body = (await res.json()) as Record<string, unknown>;
-    if (statuses.includes(String(body['status']))) return body;
-    if (Date.now() > deadline) throw new Error(`run stuck: ${JSON.stringify(body)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+    last = (await res.json()) as Record<string, unknown>;
+    return statuses.includes(String(last['status'])) ? last : undefined;
+  };
+  return eventually(`the run at ${url} to reach ${statuses.join(' or ')}`, probe, { timeoutMs, intervalMs: 25 }).catch((error: unknown) => {
+    throw new Error(`run stuck: ${JSON.stringify(last)} (${String(error)})`);
+  });
 }
 
 describe('front doors through the devhost', () => {

@@ -5,6 +5,7 @@ import { startOfflineModel, type OfflineModel } from '../../devhost/local-servic
 import type { StorageOption } from '../../devhost/host/storage.js';
 import { snapshotOf, AgentDefinitionSchema, type AgentSnapshot } from '../../shared/agents/agent-definition.js';
 import type { AgentRunInput } from '../../shared/agent-runtime/run-types.js';
+import { eventually } from './eventually.js';
 
 export const repoRoot = join(import.meta.dirname, '..', '..');
 
@@ -127,13 +128,14 @@ export class DurableApi {
   }
 
   async waitFor(id: string, predicate: (s: Status) => boolean, timeoutMs = 20_000): Promise<Status> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const s = await this.status(id);
-      if (predicate(s)) return s;
-      if (Date.now() > deadline) throw new Error(`instance ${id} stuck: ${JSON.stringify(s)}`);
-      await new Promise((r) => setTimeout(r, 15));
-    }
+    let last: Status | undefined;
+    const probe = async (): Promise<Status | undefined> => {
+      last = await this.status(id);
+      return predicate(last) ? last : undefined;
+    };
+    return eventually(`instance ${id}`, probe, { timeoutMs, intervalMs: 15 }).catch(() => {
+      throw new Error(`instance ${id} stuck: ${JSON.stringify(last)}`);
+    });
   }
 
   done(id: string, timeoutMs?: number): Promise<Status> {

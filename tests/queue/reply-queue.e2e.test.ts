@@ -11,6 +11,7 @@ import { signedQueueProperties } from '../../shared/queue/queue-signature.js';
 import { runIdFor } from '../../shared/runs/admission.js';
 import type { RunReply } from '../../shared/queue/reply-types.js';
 import { DurableApi, startAgentStack, type AgentStack } from '../helpers/agent-stack.js';
+import { eventually } from '../helpers/eventually.js';
 
 /**
  * The reply path end to end: the real app on the devhost (Azurite, offline model), a request on
@@ -71,15 +72,8 @@ function send(body: Record<string, unknown>, message: { messageId: string; reply
   });
 }
 
-async function waitForReply(queue: string, timeoutMs = 20_000): Promise<StoredServiceBusMessage> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const [message] = sb.store.peek(queue, { maxMessages: 1 });
-    if (message) return message;
-    if (Date.now() > deadline) throw new Error(`no reply on '${queue}'`);
-    await new Promise((r) => setTimeout(r, 15));
-  }
-}
+const waitForReply = (queue: string, timeoutMs = 20_000): Promise<StoredServiceBusMessage> =>
+  eventually(`a reply on '${queue}'`, () => sb.store.peek(queue, { maxMessages: 1 })[0], { timeoutMs, intervalMs: 15 });
 
 describe('reply queue', () => {
   it('publishes the result to the replyTo queue named in the body once the run completes', async () => {

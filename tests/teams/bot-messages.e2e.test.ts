@@ -4,6 +4,7 @@ import { SignJWT, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { botConversationInstanceId } from '../../shared/bot/bot-messages-handler.js';
 import { DurableApi, startAgentStack, type AgentStack } from '../helpers/agent-stack.js';
+import { eventually } from '../helpers/eventually.js';
 
 /**
  * The Teams / bot door end to end: the real app on the devhost, a loopback Bot Framework issuer
@@ -123,15 +124,7 @@ async function send(body: unknown, authorization?: string): Promise<Response> {
   });
 }
 
-async function until<T>(probe: () => T | undefined, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = <T>(probe: () => T | undefined, timeoutMs = 20_000): Promise<T> => eventually('the bot to post', probe, { timeoutMs, intervalMs: 20 });
 
 describe('POST /api/messages', () => {
   it.each([
