@@ -76,6 +76,11 @@ param storageSku string = 'Standard_LRS'
 @maxValue(365)
 param blobDeleteRetentionDays int = 7
 
+@description('Days each audit record is immutable (WORM) in the audit container.')
+@minValue(1)
+@maxValue(146000)
+param auditRetentionDays int = 30
+
 @description('Service Bus tier; private networking needs Premium and forces it.')
 @allowed(['Standard', 'Premium'])
 param serviceBusSku string = 'Standard'
@@ -158,6 +163,7 @@ var names = {
   functionApp: 'func-${environmentName}-${token}'
 }
 var dataContainerName = 'agent-data'
+var auditContainerName = 'audit'
 var deploymentContainerName = 'app-package'
 // With a trailing slash; shared/config.ts strips it.
 var loginEndpoint = environment().authentication.loginEndpoint
@@ -187,6 +193,8 @@ module storage 'modules/storage.bicep' = {
     tags: allTags
     skuName: storageSku
     dataContainerName: dataContainerName
+    auditContainerName: auditContainerName
+    auditRetentionDays: auditRetentionDays
     deploymentContainerName: deploymentContainerName
     deleteRetentionDays: blobDeleteRetentionDays
     privateOnly: enablePrivateNetworking
@@ -340,6 +348,7 @@ module functionApp 'modules/function-app.bicep' = {
     storageTableEndpoint: storage.outputs.tableEndpoint
     deploymentContainerName: storage.outputs.deploymentContainerName
     dataContainerName: storage.outputs.dataContainerName
+    auditContainerName: storage.outputs.auditContainerName
     durableBackend: durableBackend
     schedulerEndpoint: useScheduler ? durableTask!.outputs.schedulerEndpoint : ''
     taskHubName: useScheduler ? durableTask!.outputs.taskHubName : taskHubName

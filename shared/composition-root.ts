@@ -1,6 +1,8 @@
 import { DefaultAzureCredential } from '@azure/identity';
 import { AgentCatalog } from './agents/agent-catalog.js';
 import type { AgentRuntimeDeps } from './agent-runtime/agent-activities.js';
+import { AuditLog } from './audit/audit-log.js';
+import { AuditRunEventSink } from './audit/audit-sink.js';
 import { BlobRunEventSink, JsonLinesRunEventSink, RunEventBus, type RunEventSink } from './agent-runtime/run-events.js';
 import { parseConfig, type AppConfig } from './config.js';
 import type { ModelClient } from './model/model-client.js';
@@ -54,6 +56,8 @@ export interface Deps {
   readonly botTokens: BotTokenVerifier | undefined;
   /** Posts replies into bot conversations. */
   readonly botConnector: ConnectorClient;
+  /** The tenants' audit trails (shared/audit/). */
+  readonly audit: AuditLog;
 }
 
 export interface DepsOverrides {
@@ -64,6 +68,9 @@ export interface DepsOverrides {
   blobs?: BlobStore;
   modelClient?: ModelClient;
   events?: RunEventSink;
+  audit?: AuditLog;
+  /** The audit container's store (tests: a separate memory store to tamper with). */
+  auditBlobs?: BlobStore;
   tools?: readonly Tool[];
   tenants?: TenantDirectory;
   tokens?: AccessTokenVerifier;
@@ -89,6 +96,8 @@ export function createDeps(config: AppConfig, overrides: DepsOverrides = {}): De
   // Activities keep the SDK's own retries (Durable retries them too); HTTP doors use a short,
   // bounded policy so a storage outage is a prompt 503, not a 500 after ~16 s.
   const blobs = overrides.blobs ?? new AzureBlobStore(blobConnection);
+  // The audit trail: its own container (write-once blobs, WORM in Azure); its head hint in the data container.
+  const audit = overrides.audit ?? new AuditLog(overrides.auditBlobs ?? overrides.blobs ?? new AzureBlobStore({ ...blobConnection, container: config.auditContainer }), blobs);
   const requestBlobs = overrides.blobs ?? new AzureBlobStore(blobConnection, REQUEST_PATH_RETRY);
   const modelClient =
     overrides.modelClient ??
@@ -116,6 +125,8 @@ export function createDeps(config: AppConfig, overrides: DepsOverrides = {}): De
     new RunEventBus(
       [
         { name: 'blob', sink: new BlobRunEventSink(blobs), required: true },
+        // Required: an act that cannot be recorded fails the activity, which retries (recorded once).
+        { name: 'audit', sink: new AuditRunEventSink(audit, blobs), required: true },
         ...(config.runEventsFile ? [{ name: 'jsonl', sink: new JsonLinesRunEventSink(config.runEventsFile) }] : []),
       ],
       (subscriber, error) => console.warn(`run events: subscriber ${subscriber} failed: ${(error as Error)?.message ?? String(error)}`),
@@ -165,6 +176,7 @@ export function createDeps(config: AppConfig, overrides: DepsOverrides = {}): De
     tenants,
     tokens,
     secrets,
+    audit,
     rateLimiter: overrides.rateLimiter ?? new TokenBucketRateLimiter(now),
     replies: overrides.replies ?? createReplyPublisher(config, identity),
     schedules:

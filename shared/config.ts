@@ -68,6 +68,14 @@ const ConfigSchema = z
       .string()
       .regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, 'must be a valid container name')
       .default('agent-data'),
+    /**
+     * The audit trail's container (same account). Write-once blobs only, so in Azure it carries a
+     * time-based immutability (WORM) policy (infra/modules/storage.bicep).
+     */
+    AUDIT_CONTAINER: z
+      .string()
+      .regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/, 'must be a valid container name')
+      .default('audit'),
     MODEL_PROVIDER: z.enum(['azure-openai', 'openai-compatible']).optional(),
     /** OpenAI-compatible base URL ending in /v1 (locally: the offline model). */
     MODEL_BASE_URL: z.url().optional(),
@@ -250,6 +258,8 @@ export interface AppConfig {
   /** Client id of the user-assigned managed identity; undefined: system-assigned or developer sign-in. */
   managedIdentityClientId: string | undefined;
   blob: BlobConnectionConfig;
+  /** The audit trail's container, in the same account as `blob`. */
+  auditContainer: string;
   model: ModelConfig;
   modelGateway: { failureThreshold: number; cooldownMs: number; maxAttemptsPerDeployment: number; retryAfterCapMs: number; maxConcurrentCalls: number };
   runEventsFile: string | undefined;
@@ -322,6 +332,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     blob: c.STORAGE_BLOB_ACCOUNT_URL
       ? { kind: 'identity', accountUrl: c.STORAGE_BLOB_ACCOUNT_URL, container: c.STORAGE_CONTAINER }
       : { kind: 'connection-string', connectionString: c.STORAGE_CONNECTION_STRING ?? 'UseDevelopmentStorage=true', container: c.STORAGE_CONTAINER },
+    auditContainer: c.AUDIT_CONTAINER,
     model:
       provider === 'azure-openai'
         ? { kind: 'azure', endpoint: c.AZURE_OPENAI_ENDPOINT ?? '', apiVersion: c.AZURE_OPENAI_API_VERSION }

@@ -23,6 +23,7 @@ param enablePrivateNetworking = false
 
 param storageSku = 'Standard_LRS'
 param blobDeleteRetentionDays = 7
+param auditRetentionDays = 7
 param serviceBusSku = 'Standard'
 param replyQueueNames = ['contoso-replies', 'fabrikam-replies']
 param keyVaultSoftDeleteRetentionDays = 7

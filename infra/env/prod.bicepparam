@@ -24,6 +24,7 @@ param enablePrivateNetworking = true
 
 param storageSku = 'Standard_ZRS'
 param blobDeleteRetentionDays = 30
+param auditRetentionDays = 2555
 param serviceBusSku = 'Premium'
 param replyQueueNames = []
 param keyVaultSoftDeleteRetentionDays = 90

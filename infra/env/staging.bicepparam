@@ -24,6 +24,7 @@ param enablePrivateNetworking = false
 
 param storageSku = 'Standard_ZRS'
 param blobDeleteRetentionDays = 14
+param auditRetentionDays = 90
 param serviceBusSku = 'Standard'
 param replyQueueNames = []
 param keyVaultSoftDeleteRetentionDays = 30

@@ -38,6 +38,7 @@ param storageQueueEndpoint string
 param storageTableEndpoint string
 param deploymentContainerName string
 param dataContainerName string
+param auditContainerName string
 
 @allowed(['durable-task-scheduler', 'azure-storage'])
 param durableBackend string
@@ -166,6 +167,7 @@ var appConfigSettings = {
   AZURE_CLIENT_ID: identityClientId
   STORAGE_BLOB_ACCOUNT_URL: storageBlobEndpoint
   STORAGE_CONTAINER: dataContainerName
+  AUDIT_CONTAINER: auditContainerName
   MODEL_PROVIDER: 'azure-openai'
   AZURE_OPENAI_ENDPOINT: openAiEndpoint
   AZURE_OPENAI_API_VERSION: openAiApiVersion

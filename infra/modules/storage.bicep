@@ -13,6 +13,14 @@ param skuName string
 @description('Container of the app data (STORAGE_CONTAINER).')
 param dataContainerName string
 
+@description('Container of the audit trail (AUDIT_CONTAINER): write-once blobs under a time-based immutability policy.')
+param auditContainerName string
+
+@description('Days an audit record cannot be changed or deleted (container-level WORM retention).')
+@minValue(1)
+@maxValue(146000)
+param auditRetentionDays int
+
 @description('Container Flex Consumption deploys the app package from.')
 param deploymentContainerName string
 
@@ -64,6 +72,25 @@ resource dataContainer 'Microsoft.Storage/storageAccounts/blobServices/container
   properties: { publicAccess: 'None' }
 }
 
+// The audit trail (shared/audit/): the app writes each blob once (if-none-match) and never
+// changes it, so a time-based retention policy holds: no record can be overwritten or deleted
+// until its retention ends, not even by the app. The policy is created unlocked; locking it
+// (irreversible, what SEC 17a-4-style retention needs) is an operator step: see infra/README.md.
+resource auditContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2025-01-01' = {
+  parent: blobService
+  name: auditContainerName
+  properties: { publicAccess: 'None' }
+}
+
+resource auditImmutability 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies@2025-01-01' = {
+  parent: auditContainer
+  name: 'default'
+  properties: {
+    immutabilityPeriodSinceCreationInDays: auditRetentionDays
+    allowProtectedAppendWrites: false
+  }
+}
+
 resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2025-01-01' = {
   parent: blobService
   name: deploymentContainerName
@@ -89,6 +116,7 @@ resource blobDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-previ
 output id string = account.id
 output name string = account.name
 output dataContainerName string = dataContainer.name
+output auditContainerName string = auditContainer.name
 output deploymentContainerName string = deploymentContainer.name
 output blobEndpoint string = account.properties.primaryEndpoints.blob
 output queueEndpoint string = account.properties.primaryEndpoints.queue

@@ -11,6 +11,7 @@ import { ConversationStore, type StoredAnswer } from './conversation-store.js';
 import { indexRun } from './run-index.js';
 import { readPayload, toPayloadRef } from './payloads.js';
 import type { RunEvent, RunEventSink } from './run-events.js';
+import { digestOf } from '../audit/audit-record.js';
 import type { ToolOutcome } from './run-types.js';
 
 /** What the agent activities need. Built once in the composition root; tests pass fakes. */
@@ -186,6 +187,8 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
         fallbackTaken: step.fallbackTaken,
         finishReason: step.finishReason,
         toolCalls: toolCallsOf.map((c) => c.name),
+        // For the audit trail: what the model asked to run, with a digest of the arguments (never the arguments).
+        toolCallsRequested: toolCallsOf.map((c) => ({ callId: c.id, tool: c.name, argumentsDigest: digestOf(c.arguments) })),
       },
     });
     const usage = { inputTokens: step.inputTokens, outputTokens: step.outputTokens, modelCalls: 1 };
@@ -216,7 +219,13 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
     const tool = deps.tools.get(call.name);
     if (tool?.sideEffects !== false) {
       const stored = await space.get(outcomePath);
-      if (stored) return JSON.parse(stored.toString('utf8')) as ToolOutcome;
+      if (stored) {
+        const outcome = JSON.parse(stored.toString('utf8')) as ToolOutcome;
+        // The attempt that stored it may have died before reporting it: report it (again; the
+        // event id is the same, so the event log and the audit trail keep it once).
+        await emitToolExecuted(input, outcome, undefined);
+        return outcome;
+      }
     }
 
     const started = deps.nowMs();
@@ -263,6 +272,14 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
     const mine: ToolOutcome = { callId: call.id, name: call.name, status: result.ok ? 'ok' : 'error', content: ref };
     const written = await space.put(outcomePath, JSON.stringify(mine), { contentType: 'application/json', ifNoneMatch: true });
     const outcome = written.created ? mine : (JSON.parse(((await space.get(outcomePath)) as Buffer).toString('utf8')) as ToolOutcome);
+    await emitToolExecuted(input, outcome, { ...(result.ok ? {} : { error: result.error.code }), durationMs: deps.nowMs() - started, bytes: Buffer.byteLength(content) });
+    return outcome;
+  }
+
+  /** `tool.executed` for the outcome that stands; `measured` is known only to the attempt that ran the tool. */
+  async function emitToolExecuted(input: RunToolInput, outcome: ToolOutcome, measured: { error?: string; durationMs: number; bytes: number } | undefined): Promise<void> {
+    const { call } = input;
+    const space = new TenantBlobSpace(deps.blobs, input.tenantId);
     await emit({
       eventId: `${input.runId}:tool.executed:${call.id}`,
       type: 'tool.executed',
@@ -272,13 +289,11 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
       data: {
         callId: call.id,
         tool: call.name,
+        argumentsDigest: 'inline' in call.arguments ? digestOf(call.arguments.inline) : digestOf(await readPayload(space, call.arguments)),
         ok: outcome.status === 'ok',
-        ...(result.ok ? {} : { error: result.error.code }),
-        durationMs: deps.nowMs() - started,
-        bytes: Buffer.byteLength(content),
+        ...(measured ?? {}),
       },
     });
-    return outcome;
   }
 
   async function recordRunEvent(input: RunEventInput): Promise<void> {

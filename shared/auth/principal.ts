@@ -15,6 +15,15 @@ export const RunPermission = {
 } as const;
 export type RunPermission = (typeof RunPermission)[keyof typeof RunPermission];
 
+/** Reading a tenant's audit trail (`GET /tenants/{tenantId}/audit`): an app role or delegated scope. */
+export const AuditPermission = {
+  read: 'Audit.Read',
+} as const;
+export type AuditPermission = (typeof AuditPermission)[keyof typeof AuditPermission];
+
+/** Every permission the app checks. */
+export type Permission = RunPermission | AuditPermission;
+
 export interface Principal {
   /** The token's `tid`: the Entra directory it was issued in (lower case). */
   entraTenantId: string;
@@ -31,12 +40,12 @@ export interface Principal {
 }
 
 /** True when the token grants `permission` as an app role or a delegated scope. */
-export function hasPermission(principal: Principal, permission: RunPermission): boolean {
+export function hasPermission(principal: Principal, permission: Permission): boolean {
   return principal.roles.includes(permission) || principal.scopes.includes(permission);
 }
 
 /** Throws 403 `permission_missing` (with an `insufficient_scope` challenge) unless one of `permissions` is granted. */
-export function requirePermission(principal: Principal, ...permissions: RunPermission[]): void {
+export function requirePermission(principal: Principal, ...permissions: Permission[]): void {
   if (permissions.some((p) => hasPermission(principal, p))) return;
   const needed = permissions.join(' or ');
   throw new AccessDeniedError('permission_missing', `This operation needs the ${needed} app role or scope.`, {

@@ -6,7 +6,7 @@ import { startAgentRun, tenantOfRunId } from '../agent-runtime/start-run.js';
 import { Orchestrators } from '../agent-runtime/activity-catalog.js';
 import { RUN_EVENTS, type ApprovalDecision } from '../agent-runtime/run-types.js';
 import { bearerTokenFrom } from '../auth/entra-token-verifier.js';
-import { RunPermission, actorOf, initiatorOf, requirePermission, requireTenantMatch, tenantMismatchError, type Principal } from '../auth/principal.js';
+import { RunPermission, actorOf, type Permission, initiatorOf, requirePermission, requireTenantMatch, tenantMismatchError, type Principal } from '../auth/principal.js';
 import type { Deps } from '../composition-root.js';
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
 import { TenantBlobSpace } from '../storage/blob-store.js';
@@ -53,11 +53,11 @@ const ListQuery = z.strictObject({
 
 const RUN_ID = /^[A-Za-z0-9_-]{1,200}$/;
 
-/** The caller, the tenant and the proof that one may act on the other with `permissions`. */
-async function authorize(
-  deps: RunsApiDeps,
+/** The caller, the tenant and the proof that one may act on the other with `permissions` (the runs and audit APIs). */
+export async function authorize(
+  deps: Pick<Deps, 'config' | 'tenants' | 'tokens' | 'rateLimiter'>,
   request: HttpRequest,
-  permissions: RunPermission[],
+  permissions: Permission[],
   options: { rateLimit: boolean } = { rateLimit: true },
 ): Promise<{ principal: Principal; tenant: Tenant }> {
   // Authenticate before touching the tenant, so anonymous callers learn nothing about tenants.

@@ -162,7 +162,14 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
       {
         ...base,
         type: 'run.completed',
-        data: { status, turns: turn, toolCalls, usage },
+        data: {
+          status,
+          turns: turn,
+          toolCalls,
+          usage,
+          // Who asked for the cancel (the runs API records it in the event), for the audit trail.
+          ...(status === 'canceled' && cancel.isCompleted ? { canceledBy: (cancel.result as { requestedBy?: string } | undefined)?.requestedBy } : {}),
+        },
       },
       bookkeeping,
     );

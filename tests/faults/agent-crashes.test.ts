@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentRunInput } from '../../shared/agent-runtime/run-types.js';
-import { expectConsistentRun, faultAgent, faultRuns, isDone, startFaultStack, type FaultStack, type RunStatus } from './fault-kit.js';
+import { expectAuditedOnce, expectConsistentRun, faultAgent, faultRuns, isDone, startFaultStack, type FaultStack, type RunStatus } from './fault-kit.js';
 
 /**
  * The devhost killed (SIGKILL, at crash points: see devhost/host/crash-points.ts) at each step
@@ -41,7 +41,7 @@ async function crashAndRecover(crashAfter: string, inputs: AgentRunInput[]): Pro
   }
 }
 
-async function expectAllConsistent(inputs: AgentRunInput[], statuses: Map<string, RunStatus>): Promise<void> {
+async function expectAllConsistent(inputs: AgentRunInput[], statuses: Map<string, RunStatus>, approvalActs: Record<string, number> = {}): Promise<void> {
   for (const input of inputs) {
     const status = statuses.get(input.runId);
     expect(status?.runtimeStatus, `${input.runId}: ${JSON.stringify(status?.output)}`).toBe('Completed');
@@ -49,6 +49,13 @@ async function expectAllConsistent(inputs: AgentRunInput[], statuses: Map<string
     const { sends } = await expectConsistentRun(stack.container, 'contoso', input.runId);
     expect(sends).toBe(1);
   }
+  // Steps that ran again after the kill reported their acts again: each is recorded once.
+  await expectAuditedOnce(
+    stack.azurite.connectionString,
+    'contoso',
+    inputs.map((i) => i.runId),
+    { 'run.started': 1, 'model.called': 2, 'tool.executed': 2, 'run.completed': 1, ...approvalActs },
+  );
   // No request the model refused: every conversation it saw was well formed.
   expect(
     stack.model
@@ -96,7 +103,7 @@ describe('agent runs killed at each step boundary', () => {
         isDone,
         90_000,
       );
-      await expectAllConsistent(inputs, done);
+      await expectAllConsistent(inputs, done, { 'approval.requested': 1, 'approval.decided': 1 });
     } finally {
       await host.spawned.stop();
     }

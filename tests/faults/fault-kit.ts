@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,9 @@ import type { AgentRunInput } from '../../shared/agent-runtime/run-types.js';
 import { readDevhostKeys, withCode } from '../helpers/devhost-keys.js';
 import { repoRoot, spawnDevhost, type SpawnedDevhost } from '../helpers/spawn-devhost.js';
 import { eventually } from '../helpers/eventually.js';
+import { AuditLog } from '../../shared/audit/audit-log.js';
+import { verifyAuditChain } from '../../shared/audit/audit-verify.js';
+import { AzureBlobStore } from '../../shared/storage/azure-blob-store.js';
 
 /**
  * Fault-injection kit: the compiled app on the devhost CLI as a child process (file-backed
@@ -242,4 +246,23 @@ export function faultRuns(n: number, snapshot: AgentSnapshot, label: string): Ag
       depth: 0,
     } satisfies AgentRunInput;
   });
+}
+
+/**
+ * The tenant's audit trail holds exactly one record per act of each run, although the devhost
+ * died mid-run and steps ran again (activities are at-least-once), and its chain verifies.
+ */
+export async function expectAuditedOnce(connectionString: string, tenantId: string, runIds: readonly string[], perRun: Record<string, number>): Promise<void> {
+  const records = new AzureBlobStore({ kind: 'connection-string', connectionString, container: 'audit' });
+  const verification = await verifyAuditChain(records, tenantId);
+  expect(verification.problem).toBeUndefined();
+  const log = new AuditLog(records, new AzureBlobStore({ kind: 'connection-string', connectionString, container: 'agent-data' }));
+  for (const runId of runIds) {
+    const { items } = await log.page(tenantId, { limit: 100, runId, scanLimit: 100_000 });
+    const ids = items.map((r) => r.actId);
+    expect(new Set(ids).size, `${runId}: ${ids.join(', ')}`).toBe(ids.length);
+    const counts: Record<string, number> = {};
+    for (const r of items) counts[r.act] = (counts[r.act] ?? 0) + 1;
+    expect(counts, runId).toEqual(perRun);
+  }
 }

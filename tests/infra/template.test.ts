@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { deployedOutputs } from './arm-expressions.js';
+import { deployedOutputs, type DeployedResource } from './arm-expressions.js';
 import { ENVIRONMENTS, infra, ofType, props, resourcesFor, single, skipReason, templateOf, valuesFor, type Json } from './infra-kit.js';
 
 // What the compiled infra/main.bicep deploys per environment, read from the ARM JSON the real
@@ -75,7 +75,15 @@ describe.skipIf(!infra)(`compiled template${skipReason ? ` (${skipReason})` : ''
         expect(props(account).minimumTlsVersion).toBe('TLS1_2');
         expect(props(account).allowBlobPublicAccess).toBe(false);
         const containers = ofType(resources(), 'Microsoft.Storage/storageAccounts/blobServices/containers').map((c) => c.name.split('/').pop());
-        expect(containers).toEqual(expect.arrayContaining(['agent-data', 'app-package']));
+        expect(containers).toEqual(expect.arrayContaining(['agent-data', 'app-package', 'audit']));
+      });
+
+      it('the audit container is WORM: a time-based retention policy of this environment\'s days, and the app is told its name', () => {
+        const [policy, ...more] = ofType(resources(), 'Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies');
+        expect(more).toEqual([]);
+        expect(policy?.name.split('/').slice(-2)).toEqual(['audit', 'default']);
+        expect(props(policy as DeployedResource).immutabilityPeriodSinceCreationInDays).toBe(valuesFor(env).auditRetentionDays);
+        expect(props(policy as DeployedResource).allowProtectedAppendWrites).toBe(false);
       });
 
       it('local (key) auth off on Azure OpenAI, Application Insights, Log Analytics and Service Bus', () => {
