@@ -10,10 +10,19 @@ export interface RpcHttpData {
   headers?: Record<string, string>;
   query?: Record<string, string>;
   params?: Record<string, string>;
+  /** Sent instead of `headers`/`query`/`params` to a worker declaring `UseNullableValueDictionaryForHttp` (the Node worker does). */
+  nullableHeaders?: Record<string, RpcNullableString>;
+  nullableQuery?: Record<string, RpcNullableString>;
+  nullableParams?: Record<string, RpcNullableString>;
+  identities?: unknown[];
   body?: RpcTypedData | null;
   statusCode?: string;
   cookies?: RpcHttpCookie[];
   enableContentNegotiation?: boolean;
+}
+
+export interface RpcNullableString {
+  value?: string | null;
 }
 
 export interface RpcHttpCookie {
@@ -131,4 +140,6 @@ export type Invoker = (
   fn: RegisteredFunction,
   inputs: Record<string, RpcTypedData | null | undefined>,
   triggerMetadata?: Record<string, RpcTypedData>,
+  /** The invocation id to use (a fresh UUID when absent); HTTP streaming forwards the request under it before invoking. */
+  invocationId?: string,
 ) => Promise<InvocationOutcome>;

@@ -44,9 +44,10 @@ export function createInvoker(options: InvokerOptions): Invoker {
     fn: RegisteredFunction,
     inputs: Record<string, RpcTypedData | null | undefined>,
     triggerMetadata: Record<string, RpcTypedData> = {},
+    requestedInvocationId?: string,
   ): Promise<InvocationOutcome> {
     const started = performance.now();
-    const invocationId = randomUUID();
+    const invocationId = requestedInvocationId ?? randomUUID();
     const inputData: RpcParameterBinding[] = [];
     for (const [name, binding] of Object.entries(fn.metadata.bindings)) {
       if (binding.direction !== 'in') continue;
@@ -94,8 +95,10 @@ export function createInvoker(options: InvokerOptions): Invoker {
         appHookData,
         invocationContext: context,
         inputs: preCtx['inputs'],
-        result: undefined,
-        error: undefined,
+        // The worker starts both at null, not undefined (nodejs-worker InvocationHandler.ts,
+        // postInvocContext); a handler that returns nothing leaves result undefined there too.
+        result: null,
+        error: null,
       };
       try {
         postCtx['result'] = await model.invokeFunction(context, preCtx['inputs'] as unknown[], preCtx['functionCallback'] as FunctionCallback);
