@@ -58,6 +58,8 @@ function forwardedRequestHeaders(req: IncomingMessage, invocationId: string): Ou
     // The host uses TryAdd, so a client-sent id would win and the library would wait for an
     // invocation that never comes; the devhost always sends the real one.
     if (key === INVOCATION_ID_HEADER) continue;
+    // The devhost already answered `100 Continue` to the client (host.ts).
+    if (key === 'expect') continue;
     out[key] = values.length === 1 ? values[0] : values;
   }
   if (req.headers['transfer-encoding'] !== undefined) delete out['content-length'];
@@ -136,6 +138,10 @@ export function forwardToWorkerProxy(options: WorkerProxyForwardOptions): Worker
     } else res.destroy();
     finish();
   };
+
+  // The head goes at once, so the library hands the function its request before any body byte
+  // arrives (the function may be the one waiting for it).
+  upstream.flushHeaders();
 
   upstream.setTimeout(PROXY_ACTIVITY_TIMEOUT_MS, () => {
     logger.error(`HTTP streaming: the worker's proxy was idle for ${PROXY_ACTIVITY_TIMEOUT_MS / 1000}s (Id=${invocationId}); ending the request as the host does`);

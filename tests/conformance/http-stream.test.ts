@@ -36,6 +36,13 @@ for (const library of LIBRARY_VERSIONS) {
       expect(head.headers.get('x-handled-method')).toBe('HEAD');
     });
 
+    it('answers 500 when the function throws before answering the proxy', async () => {
+      // The real host would wait out its 240 s proxy timeout here (the library answers the proxy
+      // only from a successful invocation); the devhost answers at once.
+      expect((await fetch(`${host.url}/api/fails`)).status).toBe(500);
+      expect((await fetch(`${host.url}/api/probe`)).status).toBe(200);
+    });
+
     it('streams a large response: the client reads the first chunk while the function is still producing', async () => {
       const id = randomUUID();
       const chunks = 16;
