@@ -70,6 +70,20 @@ for (const library of LIBRARY_VERSIONS) {
       expect(reads).toBeGreaterThan(1);
     });
 
+    it('keeps serving after a client leaves in the middle of a streamed response', async () => {
+      const id = randomUUID();
+      const abort = new AbortController();
+      const res = await fetch(`${host.url}/api/bigStream?id=${id}&chunks=64`, { signal: abort.signal });
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      expect((await reader.read()).done).toBe(false);
+      abort.abort();
+      // The function goes on writing into the closed exchange, to its end.
+      expect((await fetch(`${host.url}/api/release?id=${id}`, { method: 'POST' })).status).toBe(204);
+      expect(['closed', 'cancelled']).toContain(await waitFor(`streamEnded:${id}`));
+      expect((await fetch(`${host.url}/api/probe`)).status).toBe(200);
+      expect(host.child.exitCode).toBeNull();
+    });
+
     it('streams the request body: the function reads the first chunk before the client sent the rest', async () => {
       const id = randomUUID();
       const encoder = new TextEncoder();
