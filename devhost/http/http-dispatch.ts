@@ -84,7 +84,9 @@ export interface HttpDispatcherOptions {
  * Serves HTTP-triggered functions. Returns false when no function route owns the path so the
  * caller can answer 404. Answers as the Functions host does: 404 for an unknown route or a
  * method the route does not accept (the host does not send 405), 401 for a missing or wrong
- * key, 413 over the body limit, 500 with an empty body when the handler throws.
+ * key, 413 over the body limit, 500 with an empty body when the handler throws. The function
+ * gets the request as the host shapes it (`rpc-http-request.ts`); with HTTP streaming on
+ * (`options.httpUri`) the request goes through the worker's proxy instead (`worker-proxy-forward.ts`).
  */
 export async function dispatchHttp(options: HttpDispatcherOptions, req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> {
   const { prefix } = options;
