@@ -10,10 +10,19 @@ export interface RpcHttpData {
   headers?: Record<string, string>;
   query?: Record<string, string>;
   params?: Record<string, string>;
+  /** Sent instead of `headers`/`query`/`params` to a worker declaring `UseNullableValueDictionaryForHttp` (the Node worker does). */
+  nullableHeaders?: Record<string, RpcNullableString>;
+  nullableQuery?: Record<string, RpcNullableString>;
+  nullableParams?: Record<string, RpcNullableString>;
+  identities?: unknown[];
   body?: RpcTypedData | null;
   statusCode?: string;
   cookies?: RpcHttpCookie[];
   enableContentNegotiation?: boolean;
+}
+
+export interface RpcNullableString {
+  value?: string | null;
 }
 
 export interface RpcHttpCookie {
@@ -142,6 +151,8 @@ export type Invoker = (
 ) => Promise<InvocationOutcome>;
 
 export interface InvokeOptions {
+  /** The invocation id to use (a fresh UUID when absent); HTTP streaming forwards the request under it before invoking. */
+  invocationId?: string;
   /** Set by a retry policy (host/retry-policy.ts) on every attempt, the first included. */
   retryContext?: RpcRetryContext;
 }

@@ -17,6 +17,7 @@ import { RETRY_POLICY_TRIGGERS } from './retry-policy.js';
 import { DEFAULT_REQUEST_BODY_LIMIT_BYTES, declaresTooMuch, readBodyText, refuseTooLarge } from './request-body.js';
 import { isCrossSiteWrite, isHostApiPath, isOwnHost, ownAuthorities } from './request-origin.js';
 import { STORAGE_RETRY_AFTER_SECONDS, openDatabase, storageHealth, type StorageHealth, type StorageOption } from './storage.js';
+import { HTTP_URI_CAPABILITY, REQUIRES_ROUTE_PARAMETERS_CAPABILITY, hasCapability, workerCapabilities } from './worker-capabilities.js';
 
 export interface DevhostOptions {
   /** The Functions app folder (its package.json `main` names the entry files). */
@@ -93,6 +94,9 @@ export async function startDevhost(options: DevhostOptions): Promise<Devhost> {
   const logger = options.logger ?? createConsoleLogger(options.logLevel ?? 'info');
   setSystemLogSink((_level, _category, message) => logger.debug(`[worker] ${message}`));
   const app = await loadApp(appDir, { warn: (message) => logger.warn(message) });
+  // As the worker's WorkerInitResponse: this locks app.setup() and, with enableHttpStream,
+  // starts the library's HTTP proxy (its address comes back as HttpUri).
+  const capabilities = await workerCapabilities(app.programmingModel);
 
   const storage = options.storage ?? join(appDir, '.devhost', 'devhost.db');
   const db = openDatabase(storage, { logger });
@@ -124,7 +128,16 @@ export async function startDevhost(options: DevhostOptions): Promise<Devhost> {
     maxRequestBodyBytes,
   };
 
-  const dispatchOptions = { routes, prefix, keys, invoke, maxRequestBodyBytes, logger };
+  const dispatchOptions = {
+    routes,
+    prefix,
+    keys,
+    invoke,
+    maxRequestBodyBytes,
+    logger,
+    httpUri: hasCapability(capabilities, HTTP_URI_CAPABILITY) ? capabilities[HTTP_URI_CAPABILITY] : undefined,
+    requiresRouteParameters: hasCapability(capabilities, REQUIRES_ROUTE_PARAMETERS_CAPABILITY),
+  };
 
   async function handleAdmin(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     if (!keys.authorize('admin', presentedKey(req, url), undefined)) return sendStatus(res, 401);

@@ -47,7 +47,7 @@ export function createInvoker(options: InvokerOptions): Invoker {
     invokeOptions: InvokeOptions = {},
   ): Promise<InvocationOutcome> {
     const started = performance.now();
-    const invocationId = randomUUID();
+    const invocationId = invokeOptions.invocationId ?? randomUUID();
     const inputData: RpcParameterBinding[] = [];
     for (const [name, binding] of Object.entries(fn.metadata.bindings)) {
       if (binding.direction !== 'in') continue;
@@ -95,8 +95,10 @@ export function createInvoker(options: InvokerOptions): Invoker {
         appHookData,
         invocationContext: context,
         inputs: preCtx['inputs'],
-        result: undefined,
-        error: undefined,
+        // The worker starts both at null, not undefined (nodejs-worker InvocationHandler.ts,
+        // postInvocContext); a handler that returns nothing leaves result undefined there too.
+        result: null,
+        error: null,
       };
       try {
         postCtx['result'] = await model.invokeFunction(context, preCtx['inputs'] as unknown[], preCtx['functionCallback'] as FunctionCallback);
