@@ -31,8 +31,6 @@ export const orchestratorAppDir = join(import.meta.dirname, '..', 'orchestrators
 export interface OrchestratorHarnessOptions {
   /** Durable time for the engine (history timestamps, `currentUtcDateTime`, timer firing). Default: real time. */
   clock?: ManualClock;
-  /** With `clock`: skip time to the next durable timer whenever the engine is idle, from the start. */
-  autoAdvance?: boolean;
 }
 
 export interface OrchestratorHarness {
@@ -86,7 +84,6 @@ export async function startOrchestratorHarness(options: OrchestratorHarnessOptio
     skipping.add(stop);
     return stop;
   };
-  if (options.autoAdvance) autoAdvance();
   return {
     host,
     engine,
