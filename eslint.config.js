@@ -72,6 +72,28 @@ export default tseslint.config(
     },
   },
   {
+    // Durable time is the injected clock's (devhost/host/clock.ts), so tests can skip a 24-hour
+    // timer on a ManualClock. The two real-time waits (a shutdown's grace, a caller's long-poll
+    // timeout) are marked with an eslint-disable and say why.
+    files: ['devhost/durable/**/*.ts'],
+    rules: {
+      'no-restricted-globals': [
+        'error',
+        { name: 'setTimeout', message: "Durable time is the clock's: use clock.setTimer." },
+        { name: 'setInterval', message: "Durable time is the clock's: use clock.setTimer." },
+      ],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'ImportExpression[source.value=/^(\\.\\.\\/)+(shared|functions|tools)(\\/|$)/]',
+          message: 'The devhost must not import the app (shared/, functions/) or the project tools (tools/).',
+        },
+        { selector: "CallExpression[callee.object.name='Date'][callee.property.name='now']", message: "Durable time is the clock's: use clock.now()." },
+        { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: "Durable time is the clock's: use new Date(clock.now())." },
+      ],
+    },
+  },
+  {
     files: ['functions/**/*.ts'],
     rules: {
       'no-restricted-syntax': ['error', { selector: 'FunctionDeclaration', message: 'functions/ is registration only: build handlers in shared/.' }],

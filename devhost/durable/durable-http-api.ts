@@ -173,7 +173,7 @@ export function createDurableHttpApi(options: DurableHttpApiOptions): Handler {
       if (method === 'DELETE') {
         const createdFrom = dateParam(url, 'createdTimeFrom');
         if (createdFrom === undefined) return sendJson(res, 400, "Please provide value for 'createdTimeFrom' parameter.");
-        const query: InstanceQuery = { createdFrom, createdTo: dateParam(url, 'createdTimeTo') ?? Date.now() };
+        const query: InstanceQuery = { createdFrom, createdTo: dateParam(url, 'createdTimeTo') ?? engine.clock.now() };
         const statuses = statusesParam(url);
         if (statuses) query.statuses = statuses;
         const deleted = engine.purgeWhere(query);

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Clock } from '../host/clock.js';
 import type { Invoker } from '../host/core-types.js';
 import type { DevhostLogger } from '../host/logger.js';
 import { entityNameOf } from './action-replay.js';
@@ -35,6 +36,8 @@ export interface EntitySchedulerOptions {
   functions: DurableFunctionIndex;
   invoke: Invoker;
   logger: DevhostLogger;
+  /** Entity times (`updatedAt`, the API's `lastOperationTime`). */
+  clock: Clock;
   maxConcurrent: number;
   batchSize: number;
   /** Delivers a call's response to the calling orchestration. */
@@ -123,7 +126,7 @@ export class EntityScheduler {
         key: at < 0 ? '' : entityId.slice(at + 1),
         exists: false,
         state: null,
-        updatedAt: Date.now(),
+        updatedAt: this.#options.clock.now(),
       };
       entity = { record, queue: [], running: false, ready: false };
       this.#entities.set(entityId, entity);
@@ -190,7 +193,7 @@ export class EntityScheduler {
       ...entity.record,
       exists,
       state: exists ? (typeof result.entityState === 'string' ? result.entityState : null) : null,
-      updatedAt: Date.now(),
+      updatedAt: this.#options.clock.now(),
     };
     entity.queue.splice(0, batch.length);
     const saved = { ...entity.record };

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Clock } from '../host/clock.js';
 import type { RegisteredFunction, RpcBindingInfo } from '../host/core-types.js';
 import type { HostExtension, HostServices } from '../host/extension-types.js';
 import { DURABLE_SYSTEM_KEY } from '../host/function-keys.js';
@@ -10,6 +11,7 @@ import { isJsonText } from './json-text.js';
 import { OrchestrationEngine } from './orchestration-engine.js';
 
 export { OrchestrationEngine } from './orchestration-engine.js';
+export type { EngineStats } from './orchestration-engine.js';
 export type { RuntimeStatus } from './durable-store.js';
 
 /** One line of `listInstances()`: what a developer needs to see what happened. */
@@ -40,6 +42,17 @@ export function isDurableExtension(extension: HostExtension): extension is Durab
   return extension.triggerTypes.includes('orchestrationTrigger') && 'listInstances' in extension;
 }
 
+/** Options of {@link createDurableExtension} beyond what the host provides. */
+export interface DurableExtensionOptions {
+  /**
+   * Durable time: history timestamps (the orchestrators' `currentUtcDateTime`), when durable
+   * timers fire, instance and entity times. Default `systemClock` (real time); tests pass a
+   * `ManualClock` (devhost/host/clock.ts) to skip long timers. Only the durable room reads it:
+   * timer triggers and Service Bus keep real time.
+   */
+  clock?: Clock;
+}
+
 function positiveInt(value: unknown, fallback: number): number {
   return typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : fallback;
 }
@@ -49,7 +62,7 @@ function positiveInt(value: unknown, fallback: number): number {
  * unmodified `durable-functions` SDK, persisted in the devhost's SQLite database, plus the
  * durable HTTP API the SDK's client calls. The core constructs it once the HTTP server listens.
  */
-export function createDurableExtension(services: HostServices): DurableExtension {
+export function createDurableExtension(services: HostServices, options: DurableExtensionOptions = {}): DurableExtension {
   // `hubName` arrives with `%setting%` already resolved (host/app-settings.ts). `storageProvider`
   // (azureStorage, azureManaged, mssql, netherite) and its connection setting are not read: the
   // devhost's SQLite store stands in for whichever backend the app is deployed with.
@@ -70,6 +83,7 @@ export function createDurableExtension(services: HostServices): DurableExtension
     maxConcurrentEntities: positiveInt(settings.maxConcurrentEntityFunctions, defaultConcurrency),
     entityBatchSize: positiveInt(settings['maxEntityOperationBatchSize'], 100),
     overridableExistingInstanceStates: settings['overridableExistingInstanceStates'] === 'AnyState' ? 'AnyState' : 'NonRunningStates',
+    ...(options.clock ? { clock: options.clock } : {}),
   });
   const api = createDurableHttpApi({
     engine,

@@ -1,6 +1,9 @@
+import type { Clock, ClockTimer } from '../host/clock.js';
+
 /**
- * Due-time scheduling for durable timers with one Node timer at a time: a min-heap of entries
- * and a single `setTimeout` armed for the earliest. Cancelled entries are dropped lazily.
+ * Due-time scheduling for durable timers with one clock timer at a time: a min-heap of entries
+ * and a single timer of the injected {@link Clock} armed for the earliest. Cancelled entries are
+ * dropped lazily.
  */
 
 export interface TimerHandle {
@@ -14,15 +17,17 @@ interface Entry {
   cancelled: boolean;
 }
 
-/** Node caps a timeout at 2^31-1 ms; longer waits re-arm. */
-const MAX_DELAY_MS = 2_147_483_647;
-
 export class TimerWheel {
   readonly #heap: Entry[] = [];
   #seq = 0;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #clock: Clock;
+  #timer: ClockTimer | undefined;
   #armedFor = Number.POSITIVE_INFINITY;
   #stopped = false;
+
+  constructor(clock: Clock) {
+    this.#clock = clock;
+  }
 
   /** Calls `fire` at or after `dueAt` (epoch ms); at once (next turn) when already due. */
   schedule(dueAt: number, fire: () => void): TimerHandle {
@@ -43,7 +48,7 @@ export class TimerWheel {
 
   stop(): void {
     this.#stopped = true;
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer?.cancel();
     this.#timer = undefined;
     this.#heap.length = 0;
   }
@@ -53,22 +58,21 @@ export class TimerWheel {
     while (this.#heap.length > 0 && (this.#heap[0] as Entry).cancelled) this.#pop();
     const next = this.#heap[0];
     if (!next) {
-      if (this.#timer) clearTimeout(this.#timer);
+      this.#timer?.cancel();
       this.#timer = undefined;
       this.#armedFor = Number.POSITIVE_INFINITY;
       return;
     }
     if (this.#timer && this.#armedFor <= next.dueAt) return;
-    if (this.#timer) clearTimeout(this.#timer);
-    const delay = Math.min(MAX_DELAY_MS, Math.max(0, next.dueAt - Date.now()));
+    this.#timer?.cancel();
     this.#armedFor = next.dueAt;
-    this.#timer = setTimeout(() => this.#onTimeout(), delay);
+    this.#timer = this.#clock.setTimer(next.dueAt - this.#clock.now(), () => this.#onTimeout());
   }
 
   #onTimeout(): void {
     this.#timer = undefined;
     this.#armedFor = Number.POSITIVE_INFINITY;
-    const now = Date.now();
+    const now = this.#clock.now();
     const due: Entry[] = [];
     while (this.#heap.length > 0 && (this.#heap[0] as Entry).dueAt <= now) {
       const entry = this.#pop();

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { Clock } from '../../devhost/host/clock.js';
 import type { HostServices } from '../../devhost/host/extension-types.js';
 import { DURABLE_SYSTEM_KEY } from '../../devhost/host/function-keys.js';
 import { startDevhost, type Devhost } from '../../devhost/host/host.js';
@@ -61,14 +62,22 @@ export interface DurableHarness {
   stop(): Promise<void>;
 }
 
-export async function startDurableHarness(options: { storage?: string; wrap?: (services: HostServices) => HostServices; logger?: DevhostLogger } = {}): Promise<DurableHarness> {
+export interface DurableHarnessOptions {
+  storage?: string;
+  wrap?: (services: HostServices) => HostServices;
+  logger?: DevhostLogger;
+  /** Durable time (e.g. a `ManualClock`); default real time. */
+  clock?: Clock;
+}
+
+export async function startDurableHarness(options: DurableHarnessOptions = {}): Promise<DurableHarness> {
   const host = await startDevhost({
     appDir: durableAppDir,
     port: 0,
     storage: options.storage ?? 'memory',
     logLevel: 'error',
     ...(options.logger ? { logger: options.logger } : {}),
-    extensions: [(services) => createDurableExtension(options.wrap ? options.wrap(services) : services)],
+    extensions: [(services) => createDurableExtension(options.wrap ? options.wrap(services) : services, options.clock ? { clock: options.clock } : {})],
   });
   const durable = host.extension(isDurableExtension);
   if (!durable) throw new Error('durable extension missing');

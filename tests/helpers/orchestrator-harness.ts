@@ -6,6 +6,7 @@ import type { AgentRunInput, RunProgress } from '../../shared/agent-runtime/run-
 import { createDurableExtension, isDurableExtension, type OrchestrationEngine } from '../../devhost/durable/index.js';
 import type { InstanceRecord } from '../../devhost/durable/durable-store.js';
 import { eventTypeName, type HistoryEvent } from '../../devhost/durable/history.js';
+import type { ManualClock } from '../../devhost/host/clock.js';
 import { startDevhost, type Devhost } from '../../devhost/host/host.js';
 import { fakeActivities, type FakeActivities } from './fake-activities.js';
 
@@ -17,12 +18,20 @@ import { fakeActivities, type FakeActivities } from './fake-activities.js';
  * The app is tests/orchestrators/app/: the devhost loads it through its package.json `main`, as
  * any app; its entry is TypeScript, which vitest compiles on import, so the tests run from source
  * with no build and no dist/. Only the durable extension starts (no HTTP, timer or Service Bus
- * triggers); storage is in memory. Time is real but short: the agents' limits use durations of
- * a few milliseconds where a test needs a timer to fire, and tests wait on signals (instance
- * status, recorded run events, tool starts), never on sleeps.
+ * triggers); storage is in memory. By default durable time is real but short: the agents' limits
+ * use durations of a few milliseconds where a test needs a timer to fire. With `{ clock }` (a
+ * `ManualClock`, devhost/host/clock.ts) durable time stands still until the test advances it, or
+ * skips to the next timer whenever the engine is idle (`autoAdvance`), so a test can take the
+ * real limits (a 24-hour approval window, a 10-minute model outage) in milliseconds. Tests wait
+ * on signals (instance status, recorded run events, tool starts), never on sleeps.
  */
 
 export const orchestratorAppDir = join(import.meta.dirname, '..', 'orchestrators', 'app');
+
+export interface OrchestratorHarnessOptions {
+  /** Durable time for the engine (history timestamps, `currentUtcDateTime`, timer firing). Default: real time. */
+  clock?: ManualClock;
+}
 
 export interface OrchestratorHarness {
   host: Devhost;
@@ -43,21 +52,38 @@ export interface OrchestratorHarness {
   /** The instance's custom status (the run's progress), parsed. */
   progress(instanceId: string): RunProgress | undefined;
   history(instanceId: string): HistoryEvent[];
+  /**
+   * With a manual clock: skips time to the next durable timer whenever the engine is idle
+   * (`ManualClock.autoAdvance`) until the returned function is called (or the harness stops).
+   */
+  autoAdvance(): () => void;
   stop(): Promise<void>;
 }
 
-export async function startOrchestratorHarness(): Promise<OrchestratorHarness> {
+export async function startOrchestratorHarness(options: OrchestratorHarnessOptions = {}): Promise<OrchestratorHarness> {
+  const { clock } = options;
   const host = await startDevhost({
     appDir: orchestratorAppDir,
     port: 0,
     storage: 'memory',
     logLevel: 'error',
-    extensions: [(services) => createDurableExtension(services)],
+    extensions: [(services) => createDurableExtension(services, clock ? { clock } : {})],
   });
   const durable = host.extension(isDurableExtension);
   if (!durable) throw new Error('durable extension missing');
   const { engine } = durable;
   const fakes = fakeActivities();
+  const skipping = new Set<() => void>();
+  const autoAdvance = (): (() => void) => {
+    if (!clock) throw new Error('autoAdvance needs the harness started with a ManualClock ({ clock })');
+    const stopSkipping = clock.autoAdvance(() => engine.whenIdle());
+    const stop = (): void => {
+      skipping.delete(stop);
+      stopSkipping();
+    };
+    skipping.add(stop);
+    return stop;
+  };
   return {
     host,
     engine,
@@ -92,7 +118,9 @@ export async function startOrchestratorHarness(): Promise<OrchestratorHarness> {
       return text ? (JSON.parse(text) as RunProgress) : undefined;
     },
     history: (instanceId) => engine.history(instanceId),
+    autoAdvance,
     async stop() {
+      for (const stopSkipping of [...skipping]) stopSkipping();
       fakes.releaseAll();
       await host.stop();
     },
