@@ -9,6 +9,7 @@ import { eventTypeName, type HistoryEvent } from '../../devhost/durable/history.
 import type { ManualClock } from '../../devhost/host/clock.js';
 import { startDevhost, type Devhost } from '../../devhost/host/host.js';
 import { fakeActivities, type FakeActivities } from './fake-activities.js';
+import { eventually } from './eventually.js';
 
 /**
  * Orchestrator tests (CONVENTIONS.md 10, "orchestration"): the real orchestrators from
@@ -103,11 +104,7 @@ export async function startOrchestratorHarness(options: OrchestratorHarnessOptio
       return record;
     },
     async until(instanceId, predicate, what, timeoutMs = 10_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (!predicate(engine.history(instanceId))) {
-        if (Date.now() > deadline) throw new Error(`instance ${instanceId}: ${what} did not happen within ${timeoutMs} ms`);
-        await new Promise((resolve) => setTimeout(resolve, 2));
-      }
+      await eventually(`instance ${instanceId}: ${what}`, () => predicate(engine.history(instanceId)), { timeoutMs, intervalMs: 2 });
     },
     raise(instanceId, event, data) {
       const result = engine.raiseEvent(instanceId, event, JSON.stringify(data));
