@@ -1,19 +1,9 @@
 import type { BlobStore } from '../storage/blob-store.js';
 import { TenantBlobSpace } from '../storage/blob-store.js';
-import { AuditPaths, GENESIS_HASH, seal, type AuditActor, type AuditDigest, type AuditRecord } from './audit-record.js';
+import { AuditPaths, GENESIS_HASH, seal, type AuditDigest, type AuditRecord } from './audit-record.js';
 
 /** An act to record; `seq`, `prevHash` and `hash` are the log's. */
-export interface AuditAct {
-  actId: string;
-  at: string;
-  tenantId: string;
-  act: string;
-  runId?: string;
-  correlationId?: string;
-  actor: AuditActor;
-  door?: string;
-  details: Record<string, unknown>;
-}
+export type AuditAct = Omit<AuditRecord, 'seq' | 'prevHash' | 'hash'>;
 
 /** What a claim blob holds: the act, and the chain head the claimer had seen (its record follows it). */
 interface Claim {
