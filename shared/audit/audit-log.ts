@@ -97,19 +97,7 @@ export class AuditLog {
     }
     let head = await this.#probe(space, hint);
     for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
-      const record = seal({
-        seq: head.seq + 1,
-        actId: act.actId,
-        at: act.at,
-        tenantId: act.tenantId,
-        act: act.act,
-        ...(act.runId === undefined ? {} : { runId: act.runId }),
-        ...(act.correlationId === undefined ? {} : { correlationId: act.correlationId }),
-        actor: act.actor,
-        ...(act.door === undefined ? {} : { door: act.door }),
-        details: act.details,
-        prevHash: head.hash,
-      });
+      const record = seal({ ...act, seq: head.seq + 1, prevHash: head.hash });
       const written = await space.put(AuditPaths.record(record.seq), JSON.stringify(record), { contentType: 'application/json', ifNoneMatch: true });
       if (written.created) {
         await this.#setHint(act.tenantId, { seq: record.seq, hash: record.hash });
