@@ -61,6 +61,13 @@ export interface HostExtension {
    * paths are the extension's to guard (with `services.keys`).
    */
   handleHttp?(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean>;
+  /**
+   * Problems that keep `fn` from being served, for a function whose trigger or a binding of which
+   * this extension owns (a bad setting, an unsupported option). Called before `start`; a function
+   * with problems is disabled with them as the reason (the host's "function is in error") and the
+   * rest of the app runs. Must not throw.
+   */
+  checkFunction?(fn: RegisteredFunction): string[];
   /** Input data for a binding the extension owns (e.g. `durableClient`), as a JSON string. */
   bindingData?(binding: RpcBindingInfo, fn: RegisteredFunction): string | undefined;
   start(): Promise<void>;
