@@ -44,16 +44,17 @@ describe('an app with functions the devhost cannot serve', () => {
     const host = await start();
     expect([...host.functions.keys()].sort()).toEqual(['hello', 'switchable']);
     const disabled = Object.fromEntries(host.app.disabled.map((d) => [d.name, d]));
-    expect(Object.keys(disabled).sort()).toEqual(['onCosmosChange', 'onTopic', 'sendSms']);
+    expect(Object.keys(disabled).sort()).toEqual(['onCosmosChange', 'onQueueWithoutSetting', 'onTopic', 'sendSms']);
     expect(disabled['onCosmosChange']?.reasons.join()).toMatch(/binding "\w+" has type "cosmosDBTrigger", which the devhost does not support/);
     expect(disabled['sendSms']?.reasons.join()).toMatch(/type "twilioSms", which the devhost does not support/);
     expect(disabled['onTopic']?.reasons.join()).toContain('topic triggers are not supported');
+    expect(disabled['onQueueWithoutSetting']?.reasons.join()).toContain("Storage account connection string 'NoSuchStorage' does not exist");
 
     const listing = host.lines.find((l) => l.startsWith('info: Functions:')) ?? '';
     expect(listing).toMatch(/hello: \[GET\] http:\/\/127\.0\.0\.1:\d+\/api\/hello/);
     expect(listing).toMatch(/onCosmosChange: cosmosDBTrigger \[Disabled: in error\] .*cosmosDBTrigger/);
     expect(listing).toMatch(/sendSms: httpTrigger \[Disabled: in error\] .*twilioSms/);
-    expect(host.lines.filter((l) => l.startsWith('warn:') && l.includes('function is in error and is disabled'))).toHaveLength(3);
+    expect(host.lines.filter((l) => l.startsWith('warn:') && l.includes('function is in error and is disabled'))).toHaveLength(4);
 
     const res = await fetch(`${host.url}/api/hello`);
     expect(res.status).toBe(200);
@@ -62,7 +63,7 @@ describe('an app with functions the devhost cannot serve', () => {
     expect((await fetch(`${host.url}/api/sendSms`, { method: 'POST' })).status).toBe(404);
 
     const status = (await (await fetch(`${host.url}/admin/host/status`, { headers: { 'x-functions-key': host.keys.keys.masterKey } })).json()) as { errors?: string[] };
-    expect(status.errors).toHaveLength(3);
+    expect(status.errors).toHaveLength(4);
     expect(status.errors?.[0]).toMatch(/^The '\w+' function is in error: /);
   });
 
