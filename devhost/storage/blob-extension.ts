@@ -105,7 +105,7 @@ export function createBlobExtension(services: HostServices, options: BlobExtensi
       if (binding.type !== 'blobTrigger' && binding.type !== 'blob') continue;
       const where = `function "${fn.name}": blob ${binding.type === 'blobTrigger' ? 'trigger' : binding.direction === 'out' ? 'output' : 'input'} "${name}"`;
       try {
-        clients.connectionString(binding['connection']);
+        clients.blob(binding['connection']);
       } catch (error) {
         problems.push(`${where}: ${(error as Error).message}`);
       }
@@ -115,6 +115,10 @@ export function createBlobExtension(services: HostServices, options: BlobExtensi
         continue;
       }
       if (binding.direction === 'inout') problems.push(`${where}: in/out blob bindings are not supported by the devhost`);
+      const properties = binding['properties'] as Record<string, unknown> | undefined;
+      if (binding['sdkBinding'] === true || properties?.['supportsDeferredBinding'] === 'true') {
+        problems.push(`${where}: SDK-type blob bindings (BlobClient, ContainerClient) are not supported by the devhost; bind the content instead`);
+      }
       if (binding.type === 'blobTrigger') {
         if (typeof binding['source'] === 'string' && binding['source'].toLowerCase() === 'eventgrid') {
           problems.push(`${where}: source 'EventGrid' needs an Event Grid subscription, which the devhost does not provide; use the default (LogsAndContainerScan)`);

@@ -128,7 +128,7 @@ export function createQueueExtension(services: HostServices, options: QueueExten
       if (binding.type !== 'queueTrigger' && binding.type !== 'queue') continue;
       const where = `function "${fn.name}": queue ${binding.type === 'queueTrigger' ? 'trigger' : 'output'} "${name}"`;
       try {
-        clients.connectionString(binding['connection']);
+        clients.queue(binding['connection']);
       } catch (error) {
         problems.push(`${where}: ${(error as Error).message}`);
       }

@@ -47,6 +47,30 @@ export function resolveConnectionString(connection: unknown, setting: SettingLoo
   throw new StorageConnectionError(`Storage account connection string '${name}' does not exist. Make sure that it is a defined App Setting.`);
 }
 
+/**
+ * Refuses a connection string for Azurite's development account that names explicit endpoints
+ * but not `service`'s: the SDK would fall back to a cloud host name that no Azurite serves.
+ */
+export function checkServiceEndpoint(connectionString: string, service: 'blob' | 'queue'): void {
+  const parts = new Map(
+    connectionString
+      .split(';')
+      .map((p) => p.trim())
+      .filter(Boolean)
+      .map((p) => {
+        const eq = p.indexOf('=');
+        return [p.slice(0, eq).toLowerCase(), p.slice(eq + 1)] as const;
+      }),
+  );
+  if (parts.get('usedevelopmentstorage')?.toLowerCase() === 'true') return;
+  const key = service === 'blob' ? 'blobendpoint' : 'queueendpoint';
+  if (parts.get('accountname') === 'devstoreaccount1' && !parts.has(key)) {
+    throw new StorageConnectionError(
+      `the connection string is for Azurite's development account but names no ${service === 'blob' ? 'BlobEndpoint' : 'QueueEndpoint'}; start Azurite's ${service} service and add its endpoint (or use UseDevelopmentStorage=true)`,
+    );
+  }
+}
+
 /** SDK clients per connection string, created once; they hold no sockets until used. */
 export class StorageClients {
   readonly #blob = new Map<string, BlobServiceClient>();
@@ -60,6 +84,7 @@ export class StorageClients {
 
   blob(connection: unknown): BlobServiceClient {
     const cs = this.connectionString(connection);
+    checkServiceEndpoint(cs, 'blob');
     let client = this.#blob.get(cs);
     if (!client) {
       client = BlobServiceClient.fromConnectionString(cs);
@@ -70,6 +95,7 @@ export class StorageClients {
 
   queue(connection: unknown): QueueServiceClient {
     const cs = this.connectionString(connection);
+    checkServiceEndpoint(cs, 'queue');
     let client = this.#queue.get(cs);
     if (!client) {
       client = QueueServiceClient.fromConnectionString(cs);

@@ -86,3 +86,13 @@ describe('queue message encoding', () => {
     expect(queueMessages(undefined, 'f')).toEqual([]);
   });
 });
+
+describe('Azurite connection strings', () => {
+  it('refuses one for the development account that names no endpoint for the service (the SDK would pick a cloud host)', async () => {
+    const { checkServiceEndpoint } = await import('../../devhost/storage/storage-account.js');
+    const blobOnly = 'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=k;BlobEndpoint=http://127.0.0.1:1/devstoreaccount1;';
+    expect(() => checkServiceEndpoint(blobOnly, 'blob')).not.toThrow();
+    expect(() => checkServiceEndpoint(blobOnly, 'queue')).toThrow(/names no QueueEndpoint/);
+    expect(() => checkServiceEndpoint('UseDevelopmentStorage=true', 'queue')).not.toThrow();
+  });
+});
