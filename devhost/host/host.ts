@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { AppLoadError, loadApp, type DisabledFunction, type LoadedApp } from './app-loader.js';
-import type { RegisteredFunction } from './core-types.js';
+import type { Invoker, RegisteredFunction } from './core-types.js';
 import type { HostExtension, HostServices } from './extension-types.js';
 import { builtInExtensions } from './extensions.js';
 import { FunctionKeyStore } from './function-keys.js';
@@ -137,10 +137,19 @@ export async function startDevhost(options: DevhostOptions): Promise<Devhost> {
   });
   const invoke = createInvoker({ app, logger, extensions: () => extensions, quietTriggerTypes: QUIET_TRIGGERS, ...(crashCheck ? { crashCheck } : {}) });
   let baseUrl = '';
+  // Extensions may hold functions they indexed before the start-up checks disabled some (the
+  // durable catalogue does): a disabled function is refused here, whoever asks.
+  const invokeEnabled: Invoker = async (fn, inputs, triggerMetadata) => {
+    if (app.functions.get(fn.name) !== fn) {
+      const off = app.disabled.find((d) => d.name === fn.name);
+      throw new Error(`The function '${fn.name}' is disabled${off ? `: ${off.reasons.join('; ')}` : ''}`);
+    }
+    return invoke(fn, inputs, triggerMetadata);
+  };
   const services: HostServices = {
     db,
     functions: app.functions,
-    invoke,
+    invoke: invokeEnabled,
     hostJson: app.hostJson,
     baseUrl: () => baseUrl,
     logger,

@@ -314,7 +314,8 @@ export function createBlobExtension(services: HostServices, options: BlobExtensi
       const { container, blobName } = blobPathFor(binding, fn, invocation);
       const blob = clients.blob(binding['connection']).getContainerClient(container).getBlobClient(blobName);
       try {
-        return asTypedData(await blob.downloadToBuffer(), binding);
+        // One GET (not downloadToBuffer's properties + ranges), so a concurrent overwrite cannot tear it.
+        return asTypedData(await readAll((await blob.download()).readableStreamBody), binding);
       } catch (error) {
         if (isNotFound(error)) return null; // The host binds a missing blob as null.
         throw error;
@@ -338,7 +339,7 @@ export function createBlobExtension(services: HostServices, options: BlobExtensi
       // As the host's admin API: the input is a blob path, "<container>/<blob>".
       const { container, blobName } = splitBlobPath(input ?? '');
       const blob = clients.blob(fn.trigger['connection']).getContainerClient(container).getBlobClient(blobName);
-      const content = await blob.downloadToBuffer();
+      const content = await readAll((await blob.download()).readableStreamBody);
       void services
         .invoke(fn, { [fn.triggerBindingName]: asTypedData(content, fn.trigger) }, { BlobTrigger: { string: `${container}/${blobName}` }, Uri: { string: blob.url } })
         .catch(() => undefined);

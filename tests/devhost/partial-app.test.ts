@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AppLoadError } from '../../devhost/host/app-loader.js';
 import { startDevhost, type Devhost } from '../../devhost/host/host.js';
+import type { RegisteredFunction } from '../../devhost/host/core-types.js';
+import type { HostExtension, HostServices } from '../../devhost/host/extension-types.js';
 import type { DevhostLogger } from '../../devhost/host/logger.js';
 import { spawnDevhost } from '../helpers/spawn-devhost.js';
 
@@ -91,6 +93,30 @@ describe('an app with functions the devhost cannot serve', () => {
     const on = await start({ env: { 'AzureWebJobs.switchable.Disabled': 'no' } });
     expect(on.functions.has('switchable')).toBe(true);
     expect((await fetch(`${on.url}/api/switchable`)).status).toBe(200);
+  });
+
+  it('disables what an extension refuses, and refuses to invoke it even for an extension that indexed it first', async () => {
+    let refused: unknown;
+    const probe = (services: HostServices): HostExtension => {
+      const indexedEarly = services.functions.get('switchable') as RegisteredFunction;
+      return {
+        triggerTypes: [],
+        bindingTypes: ['http'],
+        checkFunction: (fn) => (fn.name === 'switchable' ? [`function "${fn.name}": refused by the probe`] : []),
+        async start() {
+          refused = await services.invoke(indexedEarly, {}).catch((e: unknown) => e);
+        },
+        async stop() {},
+      };
+    };
+    const logger = recordingLogger();
+    const host = await startDevhost({ appDir: partialApp, port: 0, storage: 'memory', logger, extensions: [probe] });
+    started.push(host);
+    expect(host.app.disabled.find((d) => d.name === 'switchable')?.reasons).toEqual(['function "switchable": refused by the probe']);
+    // Without the built-in extensions, triggers nobody drives are disabled too.
+    expect(host.app.disabled.find((d) => d.name === 'onTopic')?.reasons.join()).toContain('no devhost extension serves its trigger type "serviceBusTrigger"');
+    expect(String(refused)).toContain('The function \'switchable\' is disabled: function "switchable": refused by the probe');
+    expect((await fetch(`${host.url}/api/hello`)).status).toBe(200);
   });
 
   it('refuses to start with strict, naming every function in error', async () => {

@@ -41,7 +41,11 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
 
 async function blobText(container: string, name: string): Promise<string | undefined> {
   try {
-    return (await blobs.getContainerClient(container).getBlobClient(name).downloadToBuffer()).toString('utf8');
+    // One GET: a function overwriting the blob meanwhile cannot tear the read.
+    const body = (await blobs.getContainerClient(container).getBlobClient(name).download()).readableStreamBody;
+    const chunks: Buffer[] = [];
+    for await (const chunk of body ?? []) chunks.push(Buffer.from(chunk as Buffer));
+    return Buffer.concat(chunks).toString('utf8');
   } catch (error) {
     if ((error as { statusCode?: number }).statusCode === 404) return undefined;
     throw error;
