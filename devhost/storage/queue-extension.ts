@@ -38,12 +38,17 @@ export function encodeQueueMessage(content: string | Uint8Array, encoding: Messa
   return encoding === 'base64' ? bytes.toString('base64') : bytes.toString('utf8');
 }
 
-/** Message text as the function receives it; `undefined` when `base64` is expected and it is not. */
-export function decodeQueueMessage(text: string, encoding: MessageEncoding): string | undefined {
-  if (encoding === 'none') return text;
+/** A message's bytes as the function receives them; `undefined` when `base64` is expected and it is not. */
+export function decodeQueueMessageBytes(text: string, encoding: MessageEncoding): Buffer | undefined {
+  if (encoding === 'none') return Buffer.from(text, 'utf8');
   const compact = text.replace(/\s/g, '');
   if (compact.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(compact)) return undefined;
-  return Buffer.from(compact, 'base64').toString('utf8');
+  return Buffer.from(compact, 'base64');
+}
+
+/** Message text as the function receives it; `undefined` when `base64` is expected and it is not. */
+export function decodeQueueMessage(text: string, encoding: MessageEncoding): string | undefined {
+  return decodeQueueMessageBytes(text, encoding)?.toString('utf8');
 }
 
 /** Output binding data as queue messages: a JSON array is one message per element. */
@@ -159,8 +164,8 @@ export function createQueueExtension(services: HostServices, options: QueueExten
   };
 
   const processMessage = async (l: Listener, message: DequeuedMessageItem): Promise<void> => {
-    const text = decodeQueueMessage(message.messageText, encoding);
-    if (text === undefined) {
+    const bytes = decodeQueueMessageBytes(message.messageText, encoding);
+    if (bytes === undefined) {
       logger.warn(
         `Queue trigger '${l.fn.name}': message ${message.messageId} on '${l.queueName}' is not valid base64 (host.json extensions.queues.messageEncoding is "base64"); moved to '${l.queueName}-poison'.`,
       );
@@ -168,7 +173,7 @@ export function createQueueExtension(services: HostServices, options: QueueExten
       return;
     }
     const metadata: Record<string, RpcTypedData> = {
-      QueueTrigger: { string: text },
+      QueueTrigger: { string: bytes.toString('utf8') },
       Id: { string: message.messageId },
       DequeueCount: { int: message.dequeueCount },
       InsertionTime: { string: message.insertedOn.toISOString() },
@@ -177,7 +182,9 @@ export function createQueueExtension(services: HostServices, options: QueueExten
       PopReceipt: { string: message.popReceipt },
     };
     try {
-      await services.invoke(l.fn, { [l.fn.triggerBindingName]: { string: text } }, metadata);
+      // `dataType: 'binary'` gets the message's bytes (a Buffer in Node); otherwise its text.
+      const data: RpcTypedData = l.fn.trigger['dataType'] === 'binary' ? { bytes } : { string: bytes.toString('utf8') };
+      await services.invoke(l.fn, { [l.fn.triggerBindingName]: data }, metadata);
     } catch {
       // The invoker has logged the error.
       if (message.dequeueCount >= maxDequeueCount) {

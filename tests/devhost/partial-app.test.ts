@@ -1,3 +1,4 @@
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AppLoadError } from '../../devhost/host/app-loader.js';
@@ -6,6 +7,7 @@ import type { RegisteredFunction } from '../../devhost/host/core-types.js';
 import type { HostExtension, HostServices } from '../../devhost/host/extension-types.js';
 import type { DevhostLogger } from '../../devhost/host/logger.js';
 import { spawnDevhost } from '../helpers/spawn-devhost.js';
+import { appWithLibrary, LIBRARY_VERSIONS } from '../conformance/conformance-kit.js';
 
 /**
  * Issue 13 item 1: a function the devhost cannot serve is disabled with the reason and the rest of
@@ -83,6 +85,21 @@ describe('an app with functions the devhost cannot serve', () => {
     expect(list.find((f) => f.name === 'hello')).toMatchObject({ isDisabled: false });
     // Functions in error are not in the function list (the host's own list omits them too).
     expect(list.some((f) => f.name === 'onCosmosChange')).toBe(false);
+  });
+
+  it('reads AzureWebJobs.<name>.Disabled from local.settings.json too', async () => {
+    const dir = appWithLibrary('partial-app', LIBRARY_VERSIONS.find((l) => l.label === 'current') ?? LIBRARY_VERSIONS[0]!);
+    writeFileSync(join(dir, 'local.settings.json'), JSON.stringify({ IsEncrypted: false, Values: { 'AzureWebJobs.switchable.Disabled': '1' } }));
+    envSet.push('AzureWebJobs.switchable.Disabled'); // local settings are copied into the environment, as func start does
+    try {
+      const host = await startDevhost({ appDir: dir, port: 0, storage: 'memory', logger: recordingLogger() });
+      started.push(host);
+      expect(host.app.disabled.find((d) => d.name === 'switchable')).toMatchObject({ cause: 'setting' });
+      expect((await fetch(`${host.url}/api/switchable`, { method: 'POST' })).status).toBe(404);
+      expect((await fetch(`${host.url}/api/hello`, { method: 'POST' })).status).toBe(200);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('reads the Linux spelling AzureWebJobs_<name>_Disabled and the value 1; other values leave it on', async () => {
