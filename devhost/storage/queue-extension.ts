@@ -181,24 +181,39 @@ export function createQueueExtension(services: HostServices, options: QueueExten
       NextVisibleTime: { string: message.nextVisibleOn.toISOString() },
       PopReceipt: { string: message.popReceipt },
     };
+    // While it runs the message stays hidden: its visibility is renewed at half the hiding time,
+    // as the host does, and the latest pop receipt settles it.
+    let popReceipt = message.popReceipt;
+    const renew = setInterval(
+      () => {
+        l.client
+          .updateMessage(message.messageId, popReceipt, undefined, RUNNING_VISIBILITY_SECONDS)
+          .then((updated) => (popReceipt = updated.popReceipt ?? popReceipt))
+          .catch((error: unknown) => logger.warn(`Queue trigger '${l.fn.name}': renewing message ${message.messageId} failed: ${(error as Error)?.message ?? String(error)}`));
+      },
+      (RUNNING_VISIBILITY_SECONDS * 1000) / 2,
+    );
+    renew.unref();
     try {
       // `dataType: 'binary'` gets the message's bytes (a Buffer in Node); otherwise its text.
       const data: RpcTypedData = l.fn.trigger['dataType'] === 'binary' ? { bytes } : { string: bytes.toString('utf8') };
       await services.invoke(l.fn, { [l.fn.triggerBindingName]: data }, metadata);
     } catch {
+      clearInterval(renew);
       // The invoker has logged the error.
       if (message.dequeueCount >= maxDequeueCount) {
         logger.error(
           `Queue trigger '${l.fn.name}': message ${message.messageId} failed on delivery ${message.dequeueCount} of ${maxDequeueCount}; moved to '${l.queueName}-poison'.`,
         );
-        await toPoison(l, message);
+        await toPoison(l, { ...message, popReceipt });
       } else {
-        await l.client.updateMessage(message.messageId, message.popReceipt, undefined, visibilityTimeoutSeconds);
+        await l.client.updateMessage(message.messageId, popReceipt, undefined, visibilityTimeoutSeconds);
         if (visibilityTimeoutSeconds === 0) wake(l);
       }
       return;
     }
-    await l.client.deleteMessage(message.messageId, message.popReceipt);
+    clearInterval(renew);
+    await l.client.deleteMessage(message.messageId, popReceipt);
   };
 
   const poll = async (l: Listener): Promise<void> => {
