@@ -4,10 +4,13 @@ import { AppLoadError } from '../host/app-loader.js';
 import { startDevhost } from '../host/host.js';
 import type { LogLevel } from '../host/logger.js';
 
-const USAGE = `Usage: devhost --app <folder> [--port <n>] [--storage memory|<file>] [--log-level debug|info|warn|error]
+const USAGE = `Usage: devhost --app <folder> [--port <n>] [--storage memory|<file>] [--log-level debug|info|warn|error] [--strict]
 
-Runs an Azure Functions v4 Node app folder locally (HTTP, timers, Service Bus queues, Durable).
-The folder's package.json "main" names the entry files; build TypeScript apps first.`;
+Runs an Azure Functions v4 Node app folder locally (HTTP, timers, Service Bus queues, Storage
+blobs and queues, Durable). The folder's package.json "main" names the entry files; build
+TypeScript apps first. A function the devhost cannot serve is disabled with a warning and the
+rest run, as the Functions host does; --strict refuses to start instead, naming every such
+function.`;
 
 async function main(): Promise<void> {
   let values;
@@ -18,6 +21,7 @@ async function main(): Promise<void> {
         port: { type: 'string', default: '7071' },
         storage: { type: 'string' },
         'log-level': { type: 'string', default: 'info' },
+        strict: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -47,6 +51,7 @@ async function main(): Promise<void> {
       appDir: values.app,
       port,
       logLevel,
+      strict: values.strict,
       ...(values.storage ? { storage: values.storage } : {}),
     });
   } catch (error) {

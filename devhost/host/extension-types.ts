@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { DatabaseSync } from 'node:sqlite';
-import type { InvocationOutcome, Invoker, RegisteredFunction, RpcBindingInfo } from './core-types.js';
+import type { InvocationOutcome, Invoker, RegisteredFunction, RpcBindingInfo, RpcTypedData } from './core-types.js';
 import type { FunctionKeyStore } from './function-keys.js';
 import type { DevhostLogger } from './logger.js';
 
@@ -41,6 +41,15 @@ export interface HostServices {
   maxRequestBodyBytes: number;
 }
 
+/**
+ * What an invocation was triggered with: the trigger's (and any caller-supplied) input data and
+ * its trigger metadata. Binding expressions such as a blob path's `{name}` resolve against it.
+ */
+export interface InvocationBindingContext {
+  inputs: Readonly<Record<string, RpcTypedData | null | undefined>>;
+  triggerMetadata: Readonly<Record<string, RpcTypedData>>;
+}
+
 /** A trigger extension plugged into the devhost (durable backend, queues, timers). */
 export interface HostExtension {
   /** Trigger types this extension drives, e.g. `['timerTrigger']`. */
@@ -52,8 +61,12 @@ export interface HostExtension {
    * request body's `input` string. Resolves once the work is accepted (not necessarily finished).
    */
   invokeFromAdmin?(fn: RegisteredFunction, input: string | undefined): Promise<void>;
-  /** Called after every successful invocation so the extension can route its output bindings. */
-  deliverOutputs?(fn: RegisteredFunction, outcome: InvocationOutcome): Promise<void>;
+  /**
+   * Called after every successful invocation so the extension can route its output bindings;
+   * `invocation` is what it was triggered with (for binding expressions in output paths). A
+   * rejection fails the invocation, as an output binding that cannot be written does in the host.
+   */
+  deliverOutputs?(fn: RegisteredFunction, outcome: InvocationOutcome, invocation?: InvocationBindingContext): Promise<void>;
   /**
    * Serves the extension's own HTTP routes; resolves true when it handled the request. The core
    * has already checked the `Host`, refused cross-site writes to `/admin/` and `/runtime/`, refused
@@ -61,6 +74,19 @@ export interface HostExtension {
    * paths are the extension's to guard (with `services.keys`).
    */
   handleHttp?(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean>;
+  /**
+   * Problems that keep `fn` from being served, for a function whose trigger or a binding of which
+   * this extension owns (a bad setting, an unsupported option). Called before `start`; a function
+   * with problems is disabled with them as the reason (the host's "function is in error") and the
+   * rest of the app runs. Must not throw.
+   */
+  checkFunction?(fn: RegisteredFunction): string[];
+  /**
+   * Input data for an input binding the extension owns that needs I/O or the trigger's data (a
+   * blob input whose path says `{name}`); preferred over `bindingData`. Resolves `null` for
+   * nothing (a blob that does not exist). A rejection fails the invocation before the handler runs.
+   */
+  resolveInput?(binding: RpcBindingInfo, fn: RegisteredFunction, invocation: InvocationBindingContext): Promise<RpcTypedData | null | undefined>;
   /** Input data for a binding the extension owns (e.g. `durableClient`), as a JSON string. */
   bindingData?(binding: RpcBindingInfo, fn: RegisteredFunction): string | undefined;
   start(): Promise<void>;

@@ -1,6 +1,8 @@
 import { createDurableExtension } from '../durable/index.js';
 import type { HostExtension, HostServices } from './extension-types.js';
 import { createServiceBusExtension } from '../service-bus/service-bus-extension.js';
+import { createBlobExtension } from '../storage/blob-extension.js';
+import { createQueueExtension } from '../storage/queue-extension.js';
 import { createTimerExtension } from '../timer/timer-extension.js';
 
 /**
@@ -12,4 +14,6 @@ export const builtInExtensions: readonly ((services: HostServices) => HostExtens
   (services) => createDurableExtension(services),
   (services) => createTimerExtension(services),
   (services) => createServiceBusExtension(services),
+  (services) => createBlobExtension(services),
+  (services) => createQueueExtension(services),
 ];

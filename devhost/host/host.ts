@@ -2,8 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
-import { loadApp, type LoadedApp } from './app-loader.js';
-import type { RegisteredFunction } from './core-types.js';
+import { AppLoadError, loadApp, type DisabledFunction, type LoadedApp } from './app-loader.js';
+import type { Invoker, RegisteredFunction } from './core-types.js';
 import type { HostExtension, HostServices } from './extension-types.js';
 import { builtInExtensions } from './extensions.js';
 import { FunctionKeyStore } from './function-keys.js';
@@ -35,6 +35,12 @@ export interface DevhostOptions {
   maxRequestBodyBytes?: number;
   /** Extensions to start instead of the built-in ones (tests). */
   extensions?: readonly ((services: HostServices) => HostExtension)[];
+  /**
+   * Refuse to start when any function cannot be served (an unsupported binding, an invalid
+   * registration), naming every one. Without it such functions are disabled with a warning and
+   * the rest run, as the Functions host does; it refuses only when no function can run.
+   */
+  strict?: boolean;
 }
 
 export interface Devhost {
@@ -68,8 +74,8 @@ function redactedUrl(raw: string | undefined): string {
   return (raw ?? '').replace(/([?&]code=)[^&#]*/gi, '$1<redacted>').replace(/(\/runtime\/webhooks\/durabletask\/rpc\/)[^/?#]*/i, '$1<redacted>');
 }
 
-/** One line per function, like `func start` prints them. */
-export function describeFunctions(functions: Iterable<RegisteredFunction>, routes: readonly HttpRoute[], baseUrl: string): string {
+/** One line per function, like `func start` prints them; disabled ones say why. */
+export function describeFunctions(functions: Iterable<RegisteredFunction>, routes: readonly HttpRoute[], baseUrl: string, disabled: readonly DisabledFunction[] = []): string {
   const lines: string[] = ['Functions:', ''];
   for (const fn of functions) {
     const http = routes.find((r) => r.fn === fn);
@@ -81,7 +87,25 @@ export function describeFunctions(functions: Iterable<RegisteredFunction>, route
     }
     lines.push('');
   }
+  for (const d of disabled) {
+    lines.push(`        ${d.name}: ${d.triggerType ?? 'no trigger'} [${d.cause === 'error' ? 'Disabled: in error' : 'Disabled'}] ${d.reasons.join('; ')}`);
+    lines.push('');
+  }
   return lines.join('\n');
+}
+
+/**
+ * Takes `fn` out of the served set, recording why. Used for what only the extensions can judge
+ * (a trigger no extension drives, a binding an extension refuses).
+ */
+function disableFunction(app: LoadedApp, fn: RegisteredFunction, reasons: string[]): void {
+  app.functions.delete(fn.name);
+  app.disabled.push({ name: fn.name, triggerType: fn.trigger.type, cause: 'error', reasons });
+}
+
+/** The problems behind every function that is in error (not those switched off by a setting). */
+function functionErrors(app: LoadedApp): string[] {
+  return app.disabled.filter((d) => d.cause === 'error').flatMap((d) => d.reasons);
 }
 
 /**
@@ -106,7 +130,8 @@ export async function startDevhost(options: DevhostOptions): Promise<Devhost> {
 
   const routePrefixSetting = app.hostJson.extensions?.http?.routePrefix ?? 'api';
   const prefix = routePrefixSetting.replace(/^\/+|\/+$/g, '') === '' ? '' : `/${routePrefixSetting.replace(/^\/+|\/+$/g, '').toLowerCase()}`;
-  const routes = buildHttpRoutes(app.functions.values(), prefix);
+  // Filled once the extensions have judged the functions (below), before any app request is served.
+  const routes: HttpRoute[] = [];
   const envLimit = Number(process.env['FUNCTIONS_REQUEST_BODY_SIZE_LIMIT']);
   const maxRequestBodyBytes = options.maxRequestBodyBytes ?? (Number.isFinite(envLimit) && envLimit > 0 ? envLimit : DEFAULT_REQUEST_BODY_LIMIT_BYTES);
 
@@ -117,10 +142,19 @@ export async function startDevhost(options: DevhostOptions): Promise<Devhost> {
   });
   const invoke = createInvoker({ app, logger, extensions: () => extensions, quietTriggerTypes: QUIET_TRIGGERS, ...(crashCheck ? { crashCheck } : {}) });
   let baseUrl = '';
+  // Extensions may hold functions they indexed before the start-up checks disabled some (the
+  // durable catalogue does): a disabled function is refused here, whoever asks.
+  const invokeEnabled: Invoker = async (fn, inputs, triggerMetadata, invokeOptions) => {
+    if (app.functions.get(fn.name) !== fn) {
+      const off = app.disabled.find((d) => d.name === fn.name);
+      throw new Error(`The function '${fn.name}' is disabled${off ? `: ${off.reasons.join('; ')}` : ''}`);
+    }
+    return invoke(fn, inputs, triggerMetadata, invokeOptions);
+  };
   const services: HostServices = {
     db,
     functions: app.functions,
-    invoke,
+    invoke: invokeEnabled,
     hostJson: app.hostJson,
     baseUrl: () => baseUrl,
     logger,
@@ -146,7 +180,10 @@ export async function startDevhost(options: DevhostOptions): Promise<Devhost> {
       if (req.method !== 'POST') return sendStatus(res, 405, { allow: 'POST' });
       const name = decodeURIComponent(invokeMatch[1] ?? '');
       const fn = [...app.functions.values()].find((f) => f.name.toLowerCase() === name.toLowerCase());
-      if (!fn) return sendJson(res, 404, { error: `No function named '${name}'` });
+      if (!fn) {
+        const off = app.disabled.find((d) => d.name.toLowerCase() === name.toLowerCase());
+        return sendJson(res, 404, { error: off ? `'${off.name}' is disabled: ${off.reasons.join('; ')}` : `No function named '${name}'` });
+      }
       if (fn.trigger.type === 'httpTrigger') {
         return sendJson(res, 400, { error: `'${fn.name}' is HTTP-triggered; call its route instead` });
       }
@@ -167,19 +204,21 @@ export async function startDevhost(options: DevhostOptions): Promise<Devhost> {
     }
     if (url.pathname === '/admin/host/status') {
       if (req.method !== 'GET') return sendStatus(res, 405, { allow: 'GET' });
-      return sendJson(res, 200, { state: 'Running', version: 'devhost', functions: [...app.functions.keys()] });
+      const errors = app.disabled.filter((d) => d.cause === 'error').map((d) => `The '${d.name}' function is in error: ${d.reasons.join('; ')}`);
+      return sendJson(res, 200, { state: 'Running', version: 'devhost', functions: [...app.functions.keys()], ...(errors.length > 0 ? { errors } : {}) });
     }
     if (url.pathname === '/admin/functions' || url.pathname === '/admin/functions/') {
       if (req.method !== 'GET') return sendStatus(res, 405, { allow: 'GET' });
-      return sendJson(
-        res,
-        200,
-        [...app.functions.values()].map((fn) => ({
+      return sendJson(res, 200, [
+        ...[...app.functions.values()].map((fn) => ({
           name: fn.name,
           trigger: fn.trigger.type,
           route: routes.find((r) => r.fn === fn)?.displayRoute,
+          isDisabled: false,
         })),
-      );
+        // As the host's function list: switched-off functions are listed, functions in error are not.
+        ...app.disabled.filter((d) => d.cause === 'setting').map((d) => ({ name: d.name, trigger: d.triggerType, isDisabled: true })),
+      ]);
     }
     for (const extension of extensions) {
       if (await extension.handleHttp?.(req, res, url)) return;
@@ -268,9 +307,29 @@ export async function startDevhost(options: DevhostOptions): Promise<Devhost> {
       extensions.push(extension);
       for (const t of extension.triggerTypes) claimed.add(t);
     }
-    const orphan = [...app.functions.values()].filter((fn) => fn.trigger.type !== 'httpTrigger' && !claimed.has(fn.trigger.type));
-    if (orphan.length > 0) {
-      throw new Error(`No devhost extension serves: ${orphan.map((fn) => `function "${fn.name}" (${fn.trigger.type})`).join(', ')}`);
+    for (const fn of [...app.functions.values()]) {
+      if (fn.trigger.type !== 'httpTrigger' && !claimed.has(fn.trigger.type)) {
+        disableFunction(app, fn, [`function "${fn.name}": no devhost extension serves its trigger type "${fn.trigger.type}"`]);
+        continue;
+      }
+      const bindingTypes = new Set(Object.values(fn.metadata.bindings).map((b) => b.type ?? ''));
+      const problems = extensions
+        .filter((e) => e.triggerTypes.includes(fn.trigger.type) || e.bindingTypes?.some((t) => bindingTypes.has(t)))
+        .flatMap((e) => e.checkFunction?.(fn) ?? []);
+      if (problems.length > 0) disableFunction(app, fn, problems);
+    }
+    const errors = functionErrors(app);
+    if (options.strict && errors.length > 0) throw new AppLoadError(errors);
+    if (app.functions.size === 0 && app.disabled.length > 0) {
+      throw new AppLoadError([
+        'no function can run; every registered function is disabled:',
+        ...app.disabled.flatMap((d) => (d.cause === 'setting' ? [`function "${d.name}": ${d.reasons.join('; ')}`] : d.reasons)),
+      ]);
+    }
+    routes.push(...buildHttpRoutes(app.functions.values(), prefix));
+    for (const d of app.disabled) {
+      if (d.cause === 'error') logger.warn(`The '${d.name}' function is in error and is disabled; the rest of the app runs: ${d.reasons.join('; ')}`);
+      else logger.info(`Function '${d.name}' is disabled (${d.reasons.join('; ')}).`);
     }
     for (const extension of extensions) await extension.start();
     for (const hook of app.registrations.hooksFor('appStart')) {
@@ -284,7 +343,7 @@ export async function startDevhost(options: DevhostOptions): Promise<Devhost> {
     throw error;
   }
 
-  logger.info(describeFunctions(app.functions.values(), routes, baseUrl));
+  logger.info(describeFunctions(app.functions.values(), routes, baseUrl, app.disabled));
   logger.info(`Host started on ${baseUrl} (storage: ${storage})`);
   for (const fn of app.functions.values()) {
     if (fn.metadata.retryOptions && !RETRY_POLICY_TRIGGERS.has(fn.trigger.type)) {

@@ -56,7 +56,12 @@ export function createInvoker(options: InvokerOptions): Invoker {
         continue;
       }
       for (const extension of options.extensions()) {
-        if (binding.type && extension.bindingTypes?.includes(binding.type) && extension.bindingData) {
+        if (!binding.type || !extension.bindingTypes?.includes(binding.type)) continue;
+        if (extension.resolveInput) {
+          inputData.push({ name, data: await extension.resolveInput(binding, fn, { inputs, triggerMetadata }) });
+          break;
+        }
+        if (extension.bindingData) {
           const data = extension.bindingData(binding, fn);
           if (data !== undefined) inputData.push({ name, data: { string: data } });
           break;
@@ -122,7 +127,7 @@ export function createInvoker(options: InvokerOptions): Invoker {
         outputs,
         durationMs: performance.now() - started,
       };
-      for (const extension of options.extensions()) await extension.deliverOutputs?.(fn, outcome);
+      for (const extension of options.extensions()) await extension.deliverOutputs?.(fn, outcome, { inputs, triggerMetadata });
       return outcome;
     } catch (error) {
       outcomeLabel = 'Failed';

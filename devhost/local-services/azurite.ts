@@ -5,9 +5,9 @@ import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
- * Starts Azurite's blob service (the real Azure Storage emulator, npm `azurite`) on loopback,
- * with telemetry and the API-version check off. In memory for tests; on disk under `location`
- * otherwise.
+ * Starts Azurite's blob service, and with `queue` its queue service too (the real Azure Storage
+ * emulator, npm `azurite`; each service is its own process) on loopback, with telemetry and the
+ * API-version check off. In memory for tests; on disk under `location` otherwise.
  *
  * With `survivesParent` (what `npm start` uses), Azurite runs in a process group of its own and
  * is recorded in `<location>/azurite.pid`: a `kill -9` of `npm start` (even of its whole process
@@ -18,7 +18,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
  */
 export interface AzuriteHandle {
   blobEndpoint: string;
-  /** A connection string for this instance (Azurite's published development account). */
+  /** Set when the queue service was asked for (`queue` option). */
+  queueEndpoint?: string;
+  /** A connection string for this instance (Azurite's published development account), naming each service started. */
   connectionString: string;
   /** True when an Azurite left running by an earlier `npm start` was taken over. */
   reused: boolean;
@@ -32,22 +34,27 @@ export interface AzuriteOptions {
   location?: string;
   /** Run detached and reuse a running one (see above). Needs `location` and a fixed `port`. */
   survivesParent?: boolean;
+  /** Start the queue service too, on `queue.port` (0 or omitted: any free port; `survivesParent` needs a fixed one). */
+  queue?: boolean | { port?: number };
 }
+
+type AzuriteService = 'blob' | 'queue';
 
 // Azurite's fixed development account and key, published in Microsoft's Azurite documentation.
 // It only opens the local emulator; it is not a credential for any Azure resource.
 const DEV_ACCOUNT = 'devstoreaccount1';
 const DEV_ACCOUNT_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 
-export function azuriteConnectionString(blobEndpoint: string): string {
-  return `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_ACCOUNT_KEY};BlobEndpoint=${blobEndpoint}/${DEV_ACCOUNT};`;
+export function azuriteConnectionString(blobEndpoint: string, queueEndpoint?: string): string {
+  const queue = queueEndpoint ? `QueueEndpoint=${queueEndpoint}/${DEV_ACCOUNT};` : '';
+  return `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_ACCOUNT_KEY};BlobEndpoint=${blobEndpoint}/${DEV_ACCOUNT};${queue}`;
 }
 
-function azuriteArgs(port: number, location: string | undefined): string[] {
+function azuriteArgs(port: number, location: string | undefined, service: AzuriteService = 'blob'): string[] {
   const require = createRequire(import.meta.url);
   const pkgDir = dirname(require.resolve('azurite/package.json'));
-  const bin = join(pkgDir, 'dist', 'src', 'blob', 'main.js');
-  const args = [bin, '--blobHost', '127.0.0.1', '--blobPort', String(port), '--skipApiVersionCheck', '--disableTelemetry', '--silent', '--loose'];
+  const bin = join(pkgDir, 'dist', 'src', service, 'main.js');
+  const args = [bin, `--${service}Host`, '127.0.0.1', `--${service}Port`, String(port), '--skipApiVersionCheck', '--disableTelemetry', '--silent', '--loose'];
   if (location) {
     mkdirSync(location, { recursive: true });
     args.push('--location', location);
@@ -66,7 +73,7 @@ function alive(pid: number): boolean {
   }
 }
 
-/** True when something answers HTTP at the endpoint the way Azurite's blob service does. */
+/** True when something answers HTTP at the endpoint the way Azurite's blob (or queue) service does. */
 async function answers(endpoint: string): Promise<boolean> {
   try {
     const res = await fetch(`${endpoint}/${DEV_ACCOUNT}?comp=list`, { signal: AbortSignal.timeout(1_000) });
@@ -90,15 +97,20 @@ async function stopPid(pid: number, pidFile: string): Promise<void> {
   rmSync(pidFile, { force: true });
 }
 
-async function startSurvivor(port: number, location: string): Promise<AzuriteHandle> {
-  const pidFile = join(location, 'azurite.pid');
+/** One started (or reused) Azurite service process. */
+interface ServiceHandle {
+  endpoint: string;
+  reused: boolean;
+  stop(): Promise<void>;
+}
+
+async function startSurvivor(port: number, location: string, service: AzuriteService): Promise<ServiceHandle> {
+  // The blob service keeps the file names it always had, so an earlier npm start's Azurite is found.
+  const suffix = service === 'blob' ? '' : `-${service}`;
+  const pidFile = join(location, `azurite${suffix}.pid`);
+  const logFile = join(location, `azurite${suffix}.log`);
   const endpoint = `http://127.0.0.1:${port}`;
-  const handle = (pid: number, reused: boolean): AzuriteHandle => ({
-    blobEndpoint: endpoint,
-    connectionString: azuriteConnectionString(endpoint),
-    reused,
-    stop: () => stopPid(pid, pidFile),
-  });
+  const handle = (pid: number, reused: boolean): ServiceHandle => ({ endpoint, reused, stop: () => stopPid(pid, pidFile) });
   if (existsSync(pidFile)) {
     let record: Partial<PidRecord> = {};
     try {
@@ -120,10 +132,12 @@ async function startSurvivor(port: number, location: string): Promise<AzuriteHan
   }
   // Something already answers on the port (another Azurite, or one whose record was lost): using
   // it would mean someone else's data, so refuse plainly instead.
-  if (await answers(endpoint)) throw new Error(`port ${port} already serves a blob endpoint that is not this checkout's Azurite; stop it or set AZURITE_BLOB_PORT`);
+  if (await answers(endpoint)) {
+    throw new Error(`port ${port} already serves a ${service} endpoint that is not this checkout's Azurite; stop it or set AZURITE_${service.toUpperCase()}_PORT`);
+  }
   mkdirSync(location, { recursive: true });
-  const log = openSync(join(location, 'azurite.log'), 'a');
-  const child = spawn(process.execPath, azuriteArgs(port, location), { detached: true, stdio: ['ignore', log, log] });
+  const log = openSync(logFile, 'a');
+  const child = spawn(process.execPath, azuriteArgs(port, location, service), { detached: true, stdio: ['ignore', log, log] });
   closeSync(log);
   const pid = child.pid;
   if (pid === undefined) throw new Error('Azurite did not start (no pid)');
@@ -131,7 +145,7 @@ async function startSurvivor(port: number, location: string): Promise<AzuriteHan
   child.once('exit', (code) => (exitCode = code ?? -1));
   child.unref();
   for (let i = 0; i < 600; i += 1) {
-    if (exitCode !== null) throw new Error(`Azurite exited with ${exitCode}; see ${join(location, 'azurite.log')} (is port ${port} taken?)`);
+    if (exitCode !== null) throw new Error(`Azurite exited with ${exitCode}; see ${logFile} (is port ${port} taken?)`);
     // Our child must still be the one answering (not a process that held the port all along).
     if ((await answers(endpoint)) && exitCode === null && alive(pid)) {
       writeFileSync(pidFile, JSON.stringify({ pid, port, location } satisfies PidRecord));
@@ -143,12 +157,8 @@ async function startSurvivor(port: number, location: string): Promise<AzuriteHan
   throw new Error(`Azurite did not answer on ${endpoint} within 30 s`);
 }
 
-export async function startAzurite(options: AzuriteOptions = {}): Promise<AzuriteHandle> {
-  if (options.survivesParent) {
-    if (!options.location || !options.port) throw new Error('an Azurite that survives its parent needs a location and a fixed port');
-    return startSurvivor(options.port, options.location);
-  }
-  const child: ChildProcess = spawn(process.execPath, azuriteArgs(options.port ?? 0, options.location), { stdio: ['ignore', 'pipe', 'pipe'] });
+async function startChild(port: number, location: string | undefined, service: AzuriteService): Promise<ServiceHandle> {
+  const child: ChildProcess = spawn(process.execPath, azuriteArgs(port, location, service), { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const endpoint = await new Promise<string>((resolve, reject) => {
     let output = '';
@@ -169,12 +179,41 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
     });
   });
   return {
-    blobEndpoint: endpoint,
-    connectionString: azuriteConnectionString(endpoint),
+    endpoint,
     reused: false,
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;
+    },
+  };
+}
+
+export async function startAzurite(options: AzuriteOptions = {}): Promise<AzuriteHandle> {
+  const queuePort = typeof options.queue === 'object' ? (options.queue.port ?? 0) : 0;
+  let start: (port: number, service: AzuriteService) => Promise<ServiceHandle>;
+  if (options.survivesParent) {
+    const { location, port } = options;
+    if (!location || !port) throw new Error('an Azurite that survives its parent needs a location and a fixed port');
+    if (options.queue && !queuePort) throw new Error('an Azurite queue service that survives its parent needs a fixed queue port');
+    start = (p, service) => startSurvivor(p, location, service);
+  } else {
+    start = (p, service) => startChild(p, options.location, service);
+  }
+  const blob = await start(options.port ?? 0, 'blob');
+  let queue: ServiceHandle | undefined;
+  try {
+    if (options.queue) queue = await start(queuePort, 'queue');
+  } catch (error) {
+    if (!blob.reused) await blob.stop();
+    throw error;
+  }
+  return {
+    blobEndpoint: blob.endpoint,
+    ...(queue ? { queueEndpoint: queue.endpoint } : {}),
+    connectionString: azuriteConnectionString(blob.endpoint, queue?.endpoint),
+    reused: blob.reused,
+    stop: async () => {
+      await Promise.all([blob.stop(), queue?.stop()]);
     },
   };
 }

@@ -322,6 +322,9 @@ export function createServiceBusExtension(services: HostServices, options: Servi
       return store.send(queue, messages);
     },
 
+    // Topics, sessions, batches and unset queue settings: that function is disabled, the rest run.
+    checkFunction: checkBindings,
+
     async start(): Promise<void> {
       if (running) throw new Error('The Service Bus extension is already started.');
       const problems = [...services.functions.values()].flatMap(checkBindings);
