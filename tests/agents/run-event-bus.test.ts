@@ -55,7 +55,7 @@ describe('run-event bus', () => {
     expect(stored).toHaveLength(2);
   });
 
-  it('is wired with a real sink in deployed environments (not a no-op)', async () => {
+  it('is wired with real sinks in deployed environments (the run's event log and the audit trail, not a no-op)', async () => {
     // The composition root builds process-wide deps at import: point it at this checkout first.
     const root = join(import.meta.dirname, '..', '..');
     Object.assign(process.env, { AGENTS_DIR: join(root, 'agents'), TENANT_CATALOG_FILE: join(root, 'tenants', 'tenants.local.yaml') });
@@ -69,6 +69,6 @@ describe('run-event bus', () => {
       AGENTS_DIR: join(root, 'agents'),
     });
     const deps = createDeps(config, { blobs: new MemoryBlobStore(), tenants: { get: async () => undefined } });
-    expect((deps.runtime.events as RunEventBus).names).toEqual(['blob']);
+    expect((deps.runtime.events as RunEventBus).names).toEqual(['blob', 'audit']);
   });
 });
