@@ -55,7 +55,7 @@ describe('run-event bus', () => {
     expect(stored).toHaveLength(2);
   });
 
-  it('is wired with real sinks in deployed environments (the run's event log and the audit trail, not a no-op)', async () => {
+  it('is wired with real sinks in deployed environments (the run event log and the audit trail, not a no-op)', async () => {
     // The composition root builds process-wide deps at import: point it at this checkout first.
     const root = join(import.meta.dirname, '..', '..');
     Object.assign(process.env, { AGENTS_DIR: join(root, 'agents'), TENANT_CATALOG_FILE: join(root, 'tenants', 'tenants.local.yaml') });
