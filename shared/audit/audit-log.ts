@@ -19,6 +19,9 @@ interface Head {
 /** Appends racing for the same sequence number are retried this many times before the append fails (the activity retries). */
 const MAX_APPEND_ATTEMPTS = 200;
 
+/** The head hint is rewritten at least every this many records (and whenever a run ends). */
+const HINT_EVERY = 32;
+
 export interface AuditPage {
   items: AuditRecord[];
   /** Resume below this sequence number; absent when the trail is exhausted. */
@@ -59,6 +62,8 @@ export class AuditLog {
   readonly #hints: BlobStore;
   readonly #digestActs: ReadonlySet<string>;
   readonly #queues = new Map<string, Promise<unknown>>();
+  /** The head each tenant's trail had after this process's last append (never ahead of the true head). */
+  readonly #heads = new Map<string, Head>();
 
   /**
    * @param records the audit container (write-once blobs only).
@@ -87,21 +92,27 @@ export class AuditLog {
   async #appendNow(act: AuditAct): Promise<{ record: AuditRecord; created: boolean }> {
     const space = new TenantBlobSpace(this.#records, act.tenantId);
     const claimPath = AuditPaths.claim(act.actId);
-    const hint = await this.#hint(act.tenantId);
-    const claimed = await space.put(claimPath, JSON.stringify({ actId: act.actId, afterSeq: hint.seq } satisfies Claim), { contentType: 'application/json', ifNoneMatch: true });
+    // What this process last knew of the head never leads the true head, so the claim's
+    // `afterSeq` is safe, and the next number is tried without a read (a taken one is probed past).
+    const known = this.#heads.get(act.tenantId) ?? (await this.#hint(act.tenantId));
+    const claimed = await space.put(claimPath, JSON.stringify({ actId: act.actId, afterSeq: known.seq } satisfies Claim), { contentType: 'application/json', ifNoneMatch: true });
     if (!claimed.created) {
       const claim = JSON.parse(((await space.get(claimPath)) ?? Buffer.from('{}')).toString('utf8')) as Partial<Claim>;
       const existing = await this.#findAfter(space, act.actId, typeof claim.afterSeq === 'number' ? claim.afterSeq : 0);
       if (existing) return { record: existing, created: false };
       // The first attempt claimed the act and died before its record was written: write it now.
     }
-    let head = await this.#probe(space, hint);
+    let head = this.#heads.has(act.tenantId) ? known : await this.#probe(space, known);
     for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
       const record = seal({ ...act, seq: head.seq + 1, prevHash: head.hash });
       const written = await space.put(AuditPaths.record(record.seq), JSON.stringify(record), { contentType: 'application/json', ifNoneMatch: true });
       if (written.created) {
-        await this.#setHint(act.tenantId, { seq: record.seq, hash: record.hash });
-        if (this.#digestActs.has(act.act)) {
+        const newHead = { seq: record.seq, hash: record.hash };
+        this.#heads.set(act.tenantId, newHead);
+        const ends = this.#digestActs.has(act.act);
+        // The hint may lag (readers probe forward from it): refreshed when a run ends and every so often.
+        if (ends || record.seq % HINT_EVERY === 0) await this.#setHint(act.tenantId, newHead);
+        if (ends) {
           const digest: AuditDigest = { seq: record.seq, hash: record.hash, at: act.at };
           await space.put(AuditPaths.digest(record.seq), JSON.stringify(digest), { contentType: 'application/json', ifNoneMatch: true });
         }
