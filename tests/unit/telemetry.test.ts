@@ -7,6 +7,10 @@ import { RunTelemetrySink, runErrorType } from '../../shared/telemetry/run-telem
 import { AppIdGenerator, KeepFailuresSampler, traceKept } from '../../shared/telemetry/telemetry-sdk.js';
 import { doorOf, formatTraceparent, parseTraceparent, runSpanIdOf, runTraceIdOf, runTraceOf } from '../../shared/telemetry/trace-context.js';
 import type { RunEvent } from '../../shared/agent-runtime/run-events.js';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { JsonLinesFile, JsonLinesSpanExporter } from '../../shared/telemetry/file-exporter.js';
 
 describe('trace context as data', () => {
   it('parses and formats W3C traceparent, refusing malformed and all-zero ids', () => {
@@ -155,5 +159,27 @@ describe('sampling that keeps failures', () => {
     failed.setAttribute('error.type', 'timeout');
     failed.end();
     expect(spans.getFinishedSpans().map((s) => s.name)).toEqual(['failed']);
+  });
+});
+
+describe('the local telemetry file', () => {
+  it('appends one OTLP/JSON export request per batch, one per line', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'telemetry-file-'));
+    try {
+      const file = join(dir, 'sub', 'telemetry.jsonl');
+      const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(new JsonLinesSpanExporter(new JsonLinesFile(file)))] });
+      const span = provider.getTracer('t').startSpan('one', { attributes: { 'tenant.id': 'contoso' } });
+      span.end();
+      provider.getTracer('t').startSpan('two').end();
+      const lines = readFileSync(file, 'utf8').trim().split('\n');
+      expect(lines).toHaveLength(2);
+      const first = JSON.parse(lines[0]!) as { resourceSpans: { scopeSpans: { spans: { name: string; traceId: string; attributes: unknown[] }[] }[] }[] };
+      const exported = first.resourceSpans[0]?.scopeSpans[0]?.spans[0];
+      expect(exported?.name).toBe('one');
+      expect(exported?.traceId).toBe(span.spanContext().traceId);
+      expect(exported?.attributes).toEqual([{ key: 'tenant.id', value: { stringValue: 'contoso' } }]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
