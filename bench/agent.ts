@@ -8,6 +8,10 @@
  *
  * The agent runs with the default limits (continue-as-new every 2 turns); set
  * BENCH_CONTINUE_AS_NEW_EVERY=N to compare generation lengths (e.g. 100: one long generation).
+ *
+ * Telemetry is off unless BENCH_TELEMETRY=otlp: then the app exports traces, metrics and logs
+ * (OTLP/JSON, 100 ms batches) to a loopback receiver this bench starts, and the run-event bus keeps
+ * its telemetry subscriber; compare the overhead per turn with and without it.
  */
 import { startAzurite } from '../devhost/local-services/azurite.js';
 import { isDurableExtension } from '../devhost/durable/index.js';
@@ -19,6 +23,9 @@ import type { AgentRunInput, ToolOutcome } from '../shared/agent-runtime/run-typ
 import type * as CompositionRoot from '../shared/composition-root.js';
 import type * as MemoryBlobStoreModule from '../shared/storage/memory-blob-store.js';
 import type * as RunEventsModule from '../shared/agent-runtime/run-events.js';
+import type * as RunTelemetrySinkModule from '../shared/telemetry/run-telemetry-sink.js';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -89,16 +96,40 @@ function median(values: number[]): number {
   return quantile(values, 0.5);
 }
 
+/** A loopback OTLP/HTTP receiver that reads and drops what it is sent (counts requests and bytes). */
+async function startReceiver(): Promise<{ url: string; stats: { requests: number; bytes: number }; stop(): Promise<void> }> {
+  const stats = { requests: 0, bytes: 0 };
+  const server = createServer((req, res) => {
+    req.on('data', (c: Buffer) => (stats.bytes += c.length));
+    req.on('end', () => {
+      stats.requests += 1;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, stats, stop: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
 async function main(): Promise<void> {
   const azurite = await startAzurite();
   const model = await startOfflineModel();
-  Object.assign(process.env, { STORAGE_CONNECTION_STRING: azurite.connectionString, MODEL_BASE_URL: model.url, RUN_EVENTS_FILE: '' });
+  const telemetry = process.env['BENCH_TELEMETRY'] === 'otlp' ? await startReceiver() : undefined;
+  Object.assign(process.env, {
+    STORAGE_CONNECTION_STRING: azurite.connectionString,
+    MODEL_BASE_URL: model.url,
+    RUN_EVENTS_FILE: '',
+    TELEMETRY_FILE: '',
+    ...(telemetry
+      ? { OTEL_EXPORTER_OTLP_ENDPOINT: telemetry.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', TELEMETRY_EXPORT_INTERVAL_MS: process.env['TELEMETRY_EXPORT_INTERVAL_MS'] ?? '100' }
+      : {}),
+  });
   const devhost = await startDevhost({ appDir: ROOT, port: 0, storage: 'memory', logLevel: 'warn' });
   // Imported only now: the composition root reads settings when it loads.
   const { deps } = await appModule<typeof CompositionRoot>('shared/composition-root.js');
   const { createAgentActivities } = await appModule<typeof AgentActivities>('shared/agent-runtime/agent-activities.js');
   const { MemoryBlobStore } = await appModule<typeof MemoryBlobStoreModule>('shared/storage/memory-blob-store.js');
   const { BlobRunEventSink, RunEventBus } = await appModule<typeof RunEventsModule>('shared/agent-runtime/run-events.js');
+  const { RunTelemetrySink } = await appModule<typeof RunTelemetrySinkModule>('shared/telemetry/run-telemetry-sink.js');
   const direct = createAgentActivities(deps.runtime);
   const code = encodeURIComponent(devhost.keys.keys.masterKey);
   const durable = devhost.extension(isDurableExtension);
@@ -169,7 +200,7 @@ async function main(): Promise<void> {
       if (process.env['BENCH_VERBOSE']) console.log({ direct, durable });
     };
     console.log(
-      `bench:agent ${TOOL_TURNS + 1} turns (${TOOL_TURNS} with ${TOOLS_PER_TURN} parallel tools + final answer), offline model at 0 ms, continue-as-new every ${agent.definition.limits.continueAsNewEveryTurns} turns, median of ${RUNS} paired runs`,
+      `bench:agent ${TOOL_TURNS + 1} turns (${TOOL_TURNS} with ${TOOLS_PER_TURN} parallel tools + final answer), offline model at 0 ms, continue-as-new every ${agent.definition.limits.continueAsNewEveryTurns} turns, median of ${RUNS} paired runs, telemetry ${telemetry ? `on (OTLP/JSON to ${telemetry.url}, exporters: ${deps.telemetry.exporters.join(', ')})` : 'off'}`,
     );
     // Orchestration overhead alone: both paths share the app's runtime object, so swapping its blob
     // store for an in-memory one takes storage latency (and its noise) out of both sides.
@@ -178,13 +209,18 @@ async function main(): Promise<void> {
     const azureEvents = deps.runtime.events;
     const memory = new MemoryBlobStore();
     deps.runtime.blobs = memory;
-    deps.runtime.events = new RunEventBus([{ name: 'blob', sink: new BlobRunEventSink(memory), required: true }], () => {});
+    deps.runtime.events = new RunEventBus(
+      [{ name: 'blob', sink: new BlobRunEventSink(memory), required: true }, ...(telemetry ? [{ name: 'telemetry', sink: new RunTelemetrySink() }] : [])],
+      () => {},
+    );
     await measure('in-memory blob store: orchestration overhead');
     deps.runtime.blobs = azureBlobs;
     deps.runtime.events = azureEvents;
     if (!process.env['BENCH_MEMORY_ONLY']) await measure('Azurite blob store: end to end');
   } finally {
     await devhost.stop();
+    if (telemetry) console.log(`  telemetry receiver got ${telemetry.stats.requests} export requests, ${(telemetry.stats.bytes / 1024).toFixed(0)} KiB`);
+    await telemetry?.stop();
     await model.stop();
     await azurite.stop();
   }

@@ -52,6 +52,7 @@ async function main(): Promise<void> {
     AGENTS_DIR: join(FIXTURES, 'agents'),
     LOCAL_SECRETS_FILE: secretsFile,
     RUN_EVENTS_FILE: '',
+    TELEMETRY_FILE: '',
     AzureFunctionsJobHost__extensions__durableTask__maxConcurrentActivityFunctions: String(ACTIVITY_CAP),
   });
   const url = host.url;

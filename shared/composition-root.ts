@@ -25,6 +25,11 @@ import { BlobScheduleSource, FileScheduleSource, type ScheduleSource } from './b
 import { createBotTokenVerifier, type BotTokenVerifier } from './bot/bot-token-verifier.js';
 import { createConnectorClient, credentialBotTokenProvider, staticBotTokenProvider, type ConnectorClient } from './bot/connector-client.js';
 import type { Tool } from './tools/tool.js';
+import { contentPolicy } from './telemetry/content-policy.js';
+import { instruments } from './telemetry/instruments.js';
+import { RunTelemetrySink } from './telemetry/run-telemetry-sink.js';
+import { startTelemetry, type TelemetryRuntime } from './telemetry/telemetry-sdk.js';
+import { appLog } from './telemetry/app-log.js';
 
 /**
  * Everything handlers need, built once per process, read-only. Each feature declares the slice it
@@ -58,6 +63,8 @@ export interface Deps {
   readonly botConnector: ConnectorClient;
   /** The tenants' audit trails (shared/audit/). */
   readonly audit: AuditLog;
+  /** The process's telemetry SDK (exporters in use, flush, shutdown). */
+  readonly telemetry: TelemetryRuntime;
 }
 
 export interface DepsOverrides {
@@ -80,6 +87,7 @@ export interface DepsOverrides {
   schedules?: ScheduleSource;
   botTokens?: BotTokenVerifier;
   botConnector?: ConnectorClient;
+  telemetry?: TelemetryRuntime;
 }
 
 /**
@@ -89,6 +97,10 @@ export interface DepsOverrides {
 export function createDeps(config: AppConfig, overrides: DepsOverrides = {}): Deps {
   const now = overrides.now ?? (() => Date.now());
   const identity = config.managedIdentityClientId ? { managedIdentityClientId: config.managedIdentityClientId } : {};
+  // First, so every client below is built under the registered providers.
+  const telemetryClientId = config.telemetry.azureMonitor?.clientId;
+  const telemetry =
+    overrides.telemetry ?? startTelemetry(config.telemetry, () => new DefaultAzureCredential(telemetryClientId ? { managedIdentityClientId: telemetryClientId } : {}));
   const blobConnection: BlobStoreConnection =
     config.blob.kind === 'identity'
       ? { kind: 'identity', accountUrl: config.blob.accountUrl, container: config.blob.container, credential: new DefaultAzureCredential(identity) }
@@ -116,6 +128,7 @@ export function createDeps(config: AppConfig, overrides: DepsOverrides = {}): De
     maxAttemptsPerDeployment: config.modelGateway.maxAttemptsPerDeployment,
     retryAfterCapMs: config.modelGateway.retryAfterCapMs,
     maxConcurrentCalls: config.modelGateway.maxConcurrentCalls,
+    onCircuitOpened: (deployment) => instruments().circuitOpenings.add(1, { 'app.model.deployment': deployment }),
   });
   // The run-event bus: the run's own log in the tenant's Blob space everywhere (required: an
   // event that cannot be stored fails the activity, which retries), plus the local JSON-lines
@@ -128,8 +141,9 @@ export function createDeps(config: AppConfig, overrides: DepsOverrides = {}): De
         // Required: an act that cannot be recorded fails the activity, which retries (recorded once).
         { name: 'audit', sink: new AuditRunEventSink(audit, blobs), required: true },
         ...(config.runEventsFile ? [{ name: 'jsonl', sink: new JsonLinesRunEventSink(config.runEventsFile) }] : []),
+        { name: 'telemetry', sink: new RunTelemetrySink() },
       ],
-      (subscriber, error) => console.warn(`run events: subscriber ${subscriber} failed: ${(error as Error)?.message ?? String(error)}`),
+      (subscriber, error) => appLog('warn', 'run events: a subscriber failed', { subscriber, 'error.type': (error as Error)?.name ?? 'Error' }),
     );
   const tools = new Map((overrides.tools ?? builtInTools).map((t) => [t.name, t]));
   const tenants = overrides.tenants ?? createTenantDirectory(config, requestBlobs, now);
@@ -172,6 +186,10 @@ export function createDeps(config: AppConfig, overrides: DepsOverrides = {}): De
       nowMs: now,
       egress,
       egressAllowList,
+      telemetry: {
+        providerName: config.model.kind === 'azure' ? 'azure.ai.openai' : 'openai',
+        content: contentPolicy(config.telemetry.captureContent, async (tenantId) => (await tenants.get(tenantId))?.captureTelemetryContent === true),
+      },
     },
     tenants,
     tokens,
@@ -201,6 +219,7 @@ export function createDeps(config: AppConfig, overrides: DepsOverrides = {}): De
         timeoutMs: config.bot.connectorTimeoutMs,
         requireHttps: config.bot.requireHttpsServiceUrl,
       }),
+    telemetry,
   };
 }
 

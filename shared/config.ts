@@ -173,6 +173,24 @@ const ConfigSchema = z
     /** Local only: the token sent to a development connector. */
     BOT_CONNECTOR_STATIC_TOKEN: z.string().min(1).default('local-connector-token'),
     BOT_CONNECTOR_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(15_000),
+    /** Local telemetry file (OTLP/JSON lines); default `.devhost/telemetry.jsonl` locally, none deployed; empty disables it. */
+    TELEMETRY_FILE: z.string().optional(),
+    /** Record prompts, outputs, tool arguments and results in telemetry, for tenants whose record also opts in (`captureTelemetryContent`). */
+    TELEMETRY_CAPTURE_CONTENT: z.enum(['true', 'false']).default('false'),
+    /** Share of traces exported (0-1, by trace id); spans of failures are always exported. */
+    TELEMETRY_SAMPLING_RATIO: z.coerce.number().min(0).max(1).default(1),
+    /** How often buffered spans and logs are exported and metrics read, in milliseconds. */
+    TELEMETRY_EXPORT_INTERVAL_MS: z.coerce.number().int().min(10).max(300_000).default(5_000),
+    /** OTLP collector base URL (`/v1/traces`, `/v1/metrics`, `/v1/logs` are appended); unset: no OTLP export. */
+    OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+    /** OTLP over HTTP: `http/protobuf` (default) or `http/json`. */
+    OTEL_EXPORTER_OTLP_PROTOCOL: z.enum(['http/protobuf', 'http/json']).default('http/protobuf'),
+    /** `service.name` of everything this app exports. */
+    OTEL_SERVICE_NAME: z.string().trim().min(1).max(200).default('durable-agent-pipeline'),
+    /** Application Insights connection string (instrumentation key and endpoints; not a secret with Entra auth); unset: no Azure Monitor export. */
+    APPLICATIONINSIGHTS_CONNECTION_STRING: optionalString,
+    /** `Authorization=AAD` (system identity) or `Authorization=AAD;ClientId=<id>` (user-assigned): Entra auth for Application Insights. */
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: optionalString,
   })
   .superRefine(
     (raw, ctx) => {
@@ -230,6 +248,13 @@ const ConfigSchema = z
       if (deployed && secrets === 'local-file') {
         ctx.addIssue({ code: 'custom', path: ['SECRETS_PROVIDER'], message: 'local-file is local-only; use key-vault' });
       }
+      if (deployed && c.APPLICATIONINSIGHTS_CONNECTION_STRING && !/Authorization=AAD/i.test(c.APPLICATIONINSIGHTS_AUTHENTICATION_STRING ?? '')) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['APPLICATIONINSIGHTS_AUTHENTICATION_STRING'],
+          message: `required in ${c.APP_ENVIRONMENT} with APPLICATIONINSIGHTS_CONNECTION_STRING: Authorization=AAD[;ClientId=<managed identity client id>] (Entra auth; local auth is off)`,
+        });
+      }
       if (secrets === 'key-vault' && !c.KEY_VAULT_URL) {
         ctx.addIssue({ code: 'custom', path: ['KEY_VAULT_URL'], message: 'required when SECRETS_PROVIDER is key-vault' });
       }
@@ -243,6 +268,21 @@ export const CONFIG_SETTING_NAMES: readonly string[] = Object.keys(ConfigSchema.
 export type BlobConnectionConfig = { kind: 'identity'; accountUrl: string; container: string } | { kind: 'connection-string'; connectionString: string; container: string };
 
 export type ModelConfig = { kind: 'azure'; endpoint: string; apiVersion: string } | { kind: 'openai-compatible'; baseUrl: string };
+
+/** Telemetry export and policy (shared/telemetry/README.md). */
+export interface TelemetryConfig {
+  environment: string;
+  serviceName: string;
+  /** OTLP/JSON lines file; undefined: none. */
+  file: string | undefined;
+  otlp: { endpoint: string; protocol: 'http/protobuf' | 'http/json' } | undefined;
+  /** `entraAuth`: authenticate with a managed identity / developer credential (`clientId` for a user-assigned one). */
+  azureMonitor: { connectionString: string; entraAuth: boolean; clientId: string | undefined } | undefined;
+  /** Environment half of the content opt-in; the tenant's flag is the other half. */
+  captureContent: boolean;
+  samplingRatio: number;
+  exportIntervalMs: number;
+}
 
 export interface AppConfig {
   environment: 'local' | 'dev' | 'staging' | 'prod';
@@ -263,6 +303,7 @@ export interface AppConfig {
   model: ModelConfig;
   modelGateway: { failureThreshold: number; cooldownMs: number; maxAttemptsPerDeployment: number; retryAfterCapMs: number; maxConcurrentCalls: number };
   runEventsFile: string | undefined;
+  telemetry: TelemetryConfig;
   egressAllowList: string[];
   tenancy: { mode: 'multi' } | { mode: 'single'; tenantId: string };
   tenantCatalog: { kind: 'file'; path: string } | { kind: 'blob'; prefix: string; cacheTtlMs: number };
@@ -345,6 +386,22 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
       maxConcurrentCalls: c.MODEL_MAX_CONCURRENT_CALLS,
     },
     runEventsFile: c.RUN_EVENTS_FILE === undefined ? (local ? '.devhost/run-events.jsonl' : undefined) : c.RUN_EVENTS_FILE || undefined,
+    telemetry: {
+      environment: c.APP_ENVIRONMENT,
+      serviceName: c.OTEL_SERVICE_NAME,
+      file: c.TELEMETRY_FILE === undefined ? (local ? '.devhost/telemetry.jsonl' : undefined) : c.TELEMETRY_FILE || undefined,
+      otlp: c.OTEL_EXPORTER_OTLP_ENDPOINT ? { endpoint: c.OTEL_EXPORTER_OTLP_ENDPOINT, protocol: c.OTEL_EXPORTER_OTLP_PROTOCOL } : undefined,
+      azureMonitor: c.APPLICATIONINSIGHTS_CONNECTION_STRING
+        ? {
+            connectionString: c.APPLICATIONINSIGHTS_CONNECTION_STRING,
+            entraAuth: /Authorization=AAD/i.test(c.APPLICATIONINSIGHTS_AUTHENTICATION_STRING ?? ''),
+            clientId: /ClientId=([^;]+)/i.exec(c.APPLICATIONINSIGHTS_AUTHENTICATION_STRING ?? '')?.[1]?.trim() ?? c.AZURE_CLIENT_ID,
+          }
+        : undefined,
+      captureContent: c.TELEMETRY_CAPTURE_CONTENT === 'true',
+      samplingRatio: c.TELEMETRY_SAMPLING_RATIO,
+      exportIntervalMs: c.TELEMETRY_EXPORT_INTERVAL_MS,
+    },
     egressAllowList: c.TOOL_EGRESS_ALLOW_LIST,
     tenancy: c.TENANCY_MODE === 'single' ? { mode: 'single', tenantId: c.SINGLE_TENANT_ID ?? '' } : { mode: 'multi' },
     tenantCatalog:

@@ -5,7 +5,7 @@
  * Everything here is local-only; see README "What is real and what is local-only".
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { startLocalStack } from './local-stack.js';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -34,6 +34,7 @@ async function main(): Promise<void> {
       `    its /_offline/* control routes take the key in .devhost/offline-model.key (x-offline-model-key header)`,
       `  development token issuer: ${stack.devIssuer.url}  (npm run -s token -- --tenant contoso --roles Runs.Write)`,
       `  keys in .devhost/keys.json: masterKey for /admin (and the durable API), systemKeys.durabletask_extension for /runtime/webhooks/durabletask`,
+      telemetryLine(),
       '',
     ].join('\n'),
   );
@@ -50,6 +51,18 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
+}
+
+/**
+ * Where the app's telemetry goes (shared/telemetry/README.md): the settings are in the
+ * environment by now (the devhost loaded local.settings.json `Values` into it).
+ */
+function telemetryLine(): string {
+  const file = process.env['TELEMETRY_FILE'] ?? '.devhost/telemetry.jsonl';
+  const otlp = process.env['OTEL_EXPORTER_OTLP_ENDPOINT'];
+  const where = [file ? `${resolve(process.cwd(), file)} (OTLP/JSON lines; README "Telemetry" says how to view it)` : 'no file (TELEMETRY_FILE is empty)'];
+  if (otlp) where.push(`OTLP ${process.env['OTEL_EXPORTER_OTLP_PROTOCOL'] ?? 'http/protobuf'} to ${otlp}`);
+  return `  telemetry: ${where.join('; ')}`;
 }
 
 main().catch((error: unknown) => {

@@ -2,6 +2,7 @@ import type { BatchItemResult, BatchLaneInput, BatchRunInput, BatchRunOutput, Ba
 import type { BotConversationInput, BotConversationOutput, BotReplyInput, BotTypingInput } from '../bot/bot-types.js';
 import type { PublishRunReplyInput, PublishRunReplyOutput, QueuedAgentRunInput, RunReply } from '../queue/reply-types.js';
 import type { AgentRunInput, AgentRunOutput, PayloadRef, ToolCallRequest, ToolOutcome, Usage } from './run-types.js';
+import type { RunTrace } from '../telemetry/trace-context.js';
 
 /**
  * The one catalogue of Durable functions and their payload types (CONVENTIONS.md 6). Both sides
@@ -37,6 +38,8 @@ export interface AgentRef {
 export interface CallModelInput {
   tenantId: string;
   runId: string;
+  /** The run's trace context: spans made here are children of the run's `invoke_agent` span. */
+  trace?: RunTrace;
   agent: AgentRef;
   correlationId: string;
   turn: number;
@@ -74,6 +77,8 @@ export interface CallModelOutput {
 export interface RunToolInput {
   tenantId: string;
   runId: string;
+  /** The run's trace context: spans made here are children of the run's `invoke_agent` span. */
+  trace?: RunTrace;
   agent: AgentRef;
   correlationId: string;
   call: ToolCallRequest;
@@ -103,6 +108,8 @@ export interface PrepareRunInput {
 export interface RunEventInput {
   tenantId: string;
   runId: string;
+  /** The run's trace context: spans made here are children of the run's `invoke_agent` span. */
+  trace?: RunTrace;
   correlationId: string;
   type: 'run.started' | 'run.completed' | 'run.failed' | 'approval.requested' | 'approval.decided' | 'approval.timed_out' | 'model.waiting';
   data: Record<string, unknown>;

@@ -9,10 +9,15 @@ import type { Tool, ToolResult } from '../tools/tool.js';
 import type { CallModelInput, CallModelOutput, PrepareRunInput, RunEventInput, RunToolInput, AgentRef } from './activity-catalog.js';
 import { ConversationStore, type StoredAnswer } from './conversation-store.js';
 import { indexRun } from './run-index.js';
+import { doorOf, runTraceOf } from '../telemetry/trace-context.js';
 import { readPayload, toPayloadRef } from './payloads.js';
 import type { RunEvent, RunEventSink } from './run-events.js';
 import { digestOf } from '../audit/audit-record.js';
 import type { ToolOutcome } from './run-types.js';
+import { appLog } from '../telemetry/app-log.js';
+import { contentFromJsonText, contentText, NO_CONTENT, type ContentPolicy } from '../telemetry/content-policy.js';
+import { instruments } from '../telemetry/instruments.js';
+import { Attr, SpanKind, context, errorTypeOf, failSpan, runContext, trace, tracer, type Span } from '../telemetry/telemetry.js';
 
 /** What the agent activities need. Built once in the composition root; tests pass fakes. */
 export interface AgentRuntimeDeps {
@@ -25,6 +30,8 @@ export interface AgentRuntimeDeps {
   egress: EgressOptions;
   /** The run's effective egress allow-list: the tenant's entries, limited to the deployment policy. */
   egressAllowList(tenantId: string): Promise<readonly string[]>;
+  /** Telemetry: the model provider's name (`gen_ai.provider.name`) and whether content may be recorded. Default: `openai`, no content. */
+  telemetry?: { providerName: string; content: ContentPolicy };
 }
 
 /** Stored with the run at start: exactly what ran, for replays and audits. */
@@ -73,6 +80,8 @@ function toolsForModel(run: StoredRun, tools: ReadonlyMap<string, Tool>): ChatTo
 
 export function createAgentActivities(deps: AgentRuntimeDeps) {
   const emit = (e: Omit<RunEvent, 'at'>): Promise<void> => deps.events.emit({ ...e, at: new Date(deps.nowMs()).toISOString() });
+  const providerName = deps.telemetry?.providerName ?? 'openai';
+  const content = deps.telemetry?.content ?? NO_CONTENT;
 
   async function prepareRun({ run, startedAt }: PrepareRunInput): Promise<{ agent: AgentRef }> {
     const space = new TenantBlobSpace(deps.blobs, run.tenantId);
@@ -93,12 +102,14 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
       tenantId: run.tenantId,
       runId: run.runId,
       correlationId: run.correlationId,
+      trace: runTraceOf(run.runId, run.traceparent),
       data: {
         agent: run.agent.definition.id,
         version: run.agent.definition.version,
         contentHash: run.agent.contentHash,
         source: run.agent.source,
         initiator: run.initiator,
+        door: doorOf(run.initiator),
         depth: run.depth,
       },
     });
@@ -134,17 +145,55 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
       }
       const system = renderPrompt(definition.systemPrompt, { ...definition.variables, ...run.variables });
       let result: Awaited<ReturnType<ModelGateway['call']>>;
-      try {
-        result = await deps.gateway.call(
-          {
-            messages: [{ role: 'system', content: system }, ...history],
-            tools: toolsForModel(run, deps.tools),
-            ...(definition.model.temperature === undefined ? {} : { temperature: definition.model.temperature }),
-            ...(definition.model.maxOutputTokens === undefined ? {} : { maxOutputTokens: definition.model.maxOutputTokens }),
+      const deployments = input.deployments ?? definition.model.deployments;
+      const messages: ChatMessage[] = [{ role: 'system', content: system }, ...history];
+      // `chat {model}`: one client span per real model call (a re-run that found the stored answer makes none).
+      const requestModel = deployments[0] ?? 'unknown';
+      const common = { [Attr.operationName]: 'chat', [Attr.providerName]: providerName, [Attr.requestModel]: requestModel, [Attr.tenantId]: input.tenantId };
+      const span = tracer().startSpan(
+        `chat ${requestModel}`,
+        {
+          kind: SpanKind.CLIENT,
+          attributes: {
+            ...common,
+            [Attr.conversationId]: input.runId,
+            [Attr.agentId]: input.agent.id,
+            [Attr.agentName]: input.agent.id,
+            [Attr.agentVersion]: String(input.agent.version),
+            [Attr.contentHash]: input.agent.contentHash,
+            'app.run.turn': input.turn,
           },
-          { deployments: (input.deployments ?? definition.model.deployments).map((name) => ({ name })), timeoutMs: definition.model.timeoutMs },
+        },
+        runContext(input.trace),
+      );
+      const captureContent = await content.captureContent(input.tenantId);
+      if (captureContent) {
+        span.setAttribute(Attr.systemInstructions, contentText([{ type: 'text', content: system }]));
+        span.setAttribute(Attr.inputMessages, contentText(history));
+      }
+      const callStarted = performance.now();
+      const endModelSpan = (errorType?: string): void => {
+        instruments().operationDuration.record((performance.now() - callStarted) / 1000, {
+          ...common,
+          ...(errorType ? { [Attr.errorType]: errorType } : { [Attr.responseModel]: result.usage.model }),
+        });
+        if (errorType) failSpan(span, errorType);
+        span.end();
+      };
+      try {
+        result = await context.with(trace.setSpan(context.active(), span), () =>
+          deps.gateway.call(
+            {
+              messages,
+              tools: toolsForModel(run, deps.tools),
+              ...(definition.model.temperature === undefined ? {} : { temperature: definition.model.temperature }),
+              ...(definition.model.maxOutputTokens === undefined ? {} : { maxOutputTokens: definition.model.maxOutputTokens }),
+            },
+            { deployments: deployments.map((name) => ({ name })), timeoutMs: definition.model.timeoutMs },
+          ),
         );
       } catch (error) {
+        endModelSpan(errorTypeOf(error));
         const e = error as { name?: unknown; code?: unknown; message?: unknown; retryable?: unknown; retryAfterMs?: unknown };
         if (e?.retryable === false && typeof e.code === 'string') {
           return { messageCount: count, ...nothing, usage: { ...nothing.usage, modelCalls: 1 }, failure: { code: e.code, message: String(e.message) } };
@@ -156,6 +205,9 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
         }
         throw error;
       }
+      const answered = result;
+      context.with(trace.setSpan(context.active(), span), () => recordModelCall(span, input, answered, common, captureContent));
+      endModelSpan();
       const message = result.response.message;
       answer = await conversation.recordAnswer(count, {
         message: { role: 'assistant', content: message.content, ...(message.toolCalls.length ? { toolCalls: message.toolCalls } : {}) },
@@ -178,6 +230,7 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
       tenantId: input.tenantId,
       runId: input.runId,
       correlationId: input.correlationId,
+      ...(input.trace ? { trace: input.trace } : {}),
       data: {
         turn: input.turn,
         deployment: step.deployment,
@@ -208,7 +261,41 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
     return { ...base, toolCalls: [], answer: answerRef };
   }
 
+  /**
+   * `execute_tool {tool}`: one span per execution of the activity, so a retried call shows as a
+   * second attempt with its own span; a re-run that returns the stored outcome says so
+   * (`app.tool.reused_outcome`).
+   */
   async function runTool(input: RunToolInput): Promise<ToolOutcome> {
+    const span = tracer().startSpan(
+      `execute_tool ${input.call.name}`,
+      {
+        kind: SpanKind.INTERNAL,
+        attributes: {
+          [Attr.operationName]: 'execute_tool',
+          [Attr.toolName]: input.call.name,
+          [Attr.toolCallId]: input.call.id,
+          [Attr.toolType]: 'function',
+          [Attr.tenantId]: input.tenantId,
+          [Attr.conversationId]: input.runId,
+          [Attr.agentId]: input.agent.id,
+        },
+      },
+      runContext(input.trace),
+    );
+    try {
+      const outcome = await context.with(trace.setSpan(context.active(), span), () => executeTool(input, span));
+      if (outcome.status !== 'ok') failSpan(span, outcome.status === 'error' ? errorCodeOf(outcome) : outcome.status);
+      return outcome;
+    } catch (error) {
+      failSpan(span, errorTypeOf(error));
+      throw error;
+    } finally {
+      span.end();
+    }
+  }
+
+  async function executeTool(input: RunToolInput, span: Span): Promise<ToolOutcome> {
     const space = new TenantBlobSpace(deps.blobs, input.tenantId);
     const run = await loadRun(space, input.runId, input.agent);
     const { call } = input;
@@ -220,6 +307,7 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
     if (tool?.sideEffects !== false) {
       const stored = await space.get(outcomePath);
       if (stored) {
+        span.setAttribute('app.tool.reused_outcome', true);
         const outcome = JSON.parse(stored.toString('utf8')) as ToolOutcome;
         // The attempt that stored it may have died before reporting it: report it (again; the
         // event id is the same, so the event log and the audit trail keep it once).
@@ -235,6 +323,7 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
     } else {
       let args: unknown;
       const text = await readPayload(space, call.arguments);
+      if (await content.captureContent(input.tenantId)) span.setAttribute(Attr.toolArguments, contentFromJsonText(text));
       try {
         args = text.trim() === '' ? {} : JSON.parse(text);
       } catch {
@@ -264,15 +353,24 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
         }
       }
     }
-    const content = JSON.stringify(result.ok ? result.output : { error: result.error.code, message: result.error.message });
+    const resultText = JSON.stringify(result.ok ? result.output : { error: result.error.code, message: result.error.message });
+    if (result.ok && (await content.captureContent(input.tenantId))) span.setAttribute(Attr.toolResult, contentFromJsonText(resultText));
     // A large result goes to a blob of its own per attempt, so the outcome record below (first
     // write wins) never points at another attempt's content.
     const resultPath = `runs/${input.runId}/payloads/${call.id}-result-${randomUUID()}.json`;
-    const ref = await toPayloadRef(space, resultPath, content, run.agent.definition.limits.inlinePayloadMaxBytes);
+    const ref = await toPayloadRef(space, resultPath, resultText, run.agent.definition.limits.inlinePayloadMaxBytes);
     const mine: ToolOutcome = { callId: call.id, name: call.name, status: result.ok ? 'ok' : 'error', content: ref };
     const written = await space.put(outcomePath, JSON.stringify(mine), { contentType: 'application/json', ifNoneMatch: true });
     const outcome = written.created ? mine : (JSON.parse(((await space.get(outcomePath)) as Buffer).toString('utf8')) as ToolOutcome);
-    await emitToolExecuted(input, outcome, { ...(result.ok ? {} : { error: result.error.code }), durationMs: deps.nowMs() - started, bytes: Buffer.byteLength(content) });
+    appLog('info', 'tool executed', {
+      [Attr.tenantId]: input.tenantId,
+      [Attr.conversationId]: input.runId,
+      [Attr.toolName]: call.name,
+      [Attr.toolCallId]: call.id,
+      outcome: outcome.status,
+      ...(result.ok ? {} : { [Attr.errorType]: result.error.code }),
+    });
+    await emitToolExecuted(input, outcome, { ...(result.ok ? {} : { error: result.error.code }), durationMs: deps.nowMs() - started, bytes: Buffer.byteLength(resultText) });
     return outcome;
   }
 
@@ -286,6 +384,7 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
       tenantId: input.tenantId,
       runId: input.runId,
       correlationId: input.correlationId,
+      ...(input.trace ? { trace: input.trace } : {}),
       data: {
         callId: call.id,
         tool: call.name,
@@ -304,9 +403,56 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
       tenantId: input.tenantId,
       runId: input.runId,
       correlationId: input.correlationId,
+      ...(input.trace ? { trace: input.trace } : {}),
       data: input.data,
     });
   }
 
+  /** Attributes, metrics and the log line of one answered model call (span still open). */
+  function recordModelCall(span: Span, input: CallModelInput, result: Awaited<ReturnType<ModelGateway['call']>>, common: Record<string, string>, captureContent: boolean): void {
+    const { usage, response } = result;
+    span.setAttributes({
+      [Attr.responseModel]: usage.model,
+      [Attr.finishReasons]: [response.finishReason],
+      [Attr.inputTokens]: usage.inputTokens,
+      [Attr.outputTokens]: usage.outputTokens,
+      [Attr.deployment]: usage.deployment,
+      [Attr.fallback]: usage.fallbackTaken,
+      ...(response.id ? { [Attr.responseId]: response.id } : {}),
+    });
+    if (captureContent) {
+      span.setAttribute(
+        Attr.outputMessages,
+        contentText([{ role: 'assistant', content: response.message.content, toolCalls: response.message.toolCalls, finishReason: response.finishReason }]),
+      );
+    }
+    const m = instruments();
+    const attrs = { ...common, [Attr.responseModel]: usage.model };
+    m.tokenUsage.record(usage.inputTokens, { ...attrs, [Attr.tokenType]: 'input' });
+    m.tokenUsage.record(usage.outputTokens, { ...attrs, [Attr.tokenType]: 'output' });
+    if (usage.fallbackTaken)
+      m.modelFallbacks.add(1, { [Attr.tenantId]: input.tenantId, [Attr.deployment]: usage.deployment, [Attr.requestModel]: common[Attr.requestModel] ?? 'unknown' });
+    appLog('info', 'model call', {
+      [Attr.tenantId]: input.tenantId,
+      [Attr.conversationId]: input.runId,
+      [Attr.deployment]: usage.deployment,
+      [Attr.fallback]: usage.fallbackTaken,
+      [Attr.inputTokens]: usage.inputTokens,
+      [Attr.outputTokens]: usage.outputTokens,
+      'app.run.turn': input.turn,
+    });
+  }
+
   return { prepareRun, callModel, runTool, recordRunEvent };
+}
+
+/** The error code a failed tool outcome carries inline (`{"error": "<code>", ...}`), else `tool_error`. */
+function errorCodeOf(outcome: ToolOutcome): string {
+  if (!('inline' in outcome.content)) return 'tool_error';
+  try {
+    const code = (JSON.parse(outcome.content.inline) as { error?: unknown }).error;
+    return typeof code === 'string' && /^[a-z0-9_]{1,64}$/.test(code) ? code : 'tool_error';
+  } catch {
+    return 'tool_error';
+  }
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { appendFile, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { TenantBlobSpace, type BlobStore } from '../storage/blob-store.js';
+import type { RunTrace } from '../telemetry/trace-context.js';
 
 /**
  * The runtime's event feed: `run.started`, `model.called`, `tool.executed`,
@@ -17,6 +18,8 @@ export interface RunEvent {
   correlationId: string;
   at: string;
   data: Record<string, unknown>;
+  /** The run's trace context (its `invoke_agent` span and that span's parent), so sinks can link the event to the trace. */
+  trace?: RunTrace;
 }
 
 export interface RunEventSink {

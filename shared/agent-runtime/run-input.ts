@@ -14,6 +14,8 @@ export interface RunInputFields {
   input: PayloadRef;
   initiator: Initiator;
   correlationId: string;
+  /** W3C `traceparent` of the door's span, when there is one (the run's span becomes its child). */
+  traceparent?: string | undefined;
   variables?: Record<string, string> | undefined;
   deployments?: string[] | undefined;
 }
@@ -27,6 +29,7 @@ export function buildRunInput(fields: RunInputFields): AgentRunInput {
     variables: fields.variables ?? {},
     initiator: fields.initiator,
     correlationId: fields.correlationId,
+    ...(fields.traceparent ? { traceparent: fields.traceparent } : {}),
     depth: 0,
     subAgents: fields.subAgents,
     ...(fields.deployments ? { deployments: fields.deployments } : {}),

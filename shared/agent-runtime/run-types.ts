@@ -60,6 +60,8 @@ export interface RunCarry {
   /** Tool outcomes not yet shown to the model. */
   pending: ToolOutcome[];
   generation: number;
+  /** When the run's first generation started (ISO 8601): the start of its `invoke_agent` span. */
+  startedAt?: string;
 }
 
 export interface AgentRunInput {
@@ -71,6 +73,11 @@ export interface AgentRunInput {
   variables: Record<string, string>;
   initiator: Initiator;
   correlationId: string;
+  /**
+   * W3C `traceparent` of the span this run hangs from: the door's span (top-level runs) or the
+   * parent run's `invoke_agent` span (sub-agents). Absent: the run roots a trace of its own.
+   */
+  traceparent?: string;
   /** 0 for a top-level run; sub-agents run at depth + 1. */
   depth: number;
   /** Deployment override by tenant policy, when set (ordered). */

@@ -6,6 +6,7 @@ import type { Admission } from '../runs/admission.js';
 import { buildRunInput } from './run-input.js';
 import type { Initiator } from './run-types.js';
 import { replyInstanceIdFor, type ReplyTarget } from '../queue/reply-types.js';
+import { currentTraceparent } from '../telemetry/telemetry.js';
 
 export interface StartRunRequest {
   /** What admission decided (`shared/runs/admission.ts`): the tenant, the agent and the run id. */
@@ -86,6 +87,8 @@ export async function startAgentRun(client: DurableClient, catalog: AgentCatalog
     variables: request.variables,
     initiator: request.initiator,
     correlationId: request.correlationId,
+    // The door's span (invocation-tracing.ts) becomes the parent of the run's span.
+    traceparent: currentTraceparent(),
   });
   try {
     if (request.reply) {

@@ -7,6 +7,7 @@ import { resolveActiveTenant } from '../tenancy/tenant-directory.js';
 import { batchInstanceId, type BatchRunInput } from './batch-types.js';
 import { latestSlot } from './cron-slots.js';
 import type { Schedule } from './schedule.js';
+import { currentTraceparent } from '../telemetry/telemetry.js';
 
 export type BatchSchedulerDeps = Pick<Deps, 'config' | 'tenants' | 'schedules' | 'now'>;
 
@@ -58,6 +59,8 @@ export async function runSchedulerTick(deps: BatchSchedulerDeps, client: Durable
         result.existing.push(batchId);
         continue;
       }
+      // The timer's door span (invocation-tracing.ts): the batch's runs hang from it.
+      const traceparent = currentTraceparent();
       const input: BatchRunInput = {
         batchId,
         scheduleId: schedule.id,
@@ -69,6 +72,7 @@ export async function runSchedulerTick(deps: BatchSchedulerDeps, client: Durable
         variables: schedule.variables,
         initiator: { kind: 'schedule', id: schedule.id },
         correlationId: randomUUID(),
+        ...(traceparent ? { traceparent } : {}),
       };
       await client.startNew(Orchestrators.batchRun.name, { instanceId: batchId, input });
       result.started.push(batchId);

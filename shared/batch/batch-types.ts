@@ -20,6 +20,8 @@ export interface BatchRunInput {
   variables: Record<string, string>;
   initiator: Initiator;
   correlationId: string;
+  /** W3C `traceparent` of the scheduler's span: the batch's runs hang from it (shared/telemetry/). */
+  traceparent?: string;
 }
 
 export interface BatchItem {

@@ -1,4 +1,5 @@
 import { Orchestrators } from '../agent-runtime/activity-catalog.js';
+import { currentTraceparent, noteTenant } from '../telemetry/invocation-tracing.js';
 import { buildRunInput } from '../agent-runtime/run-input.js';
 import { resolveAgentTree } from '../agent-runtime/start-run.js';
 import type { Deps } from '../composition-root.js';
@@ -60,6 +61,7 @@ export function createBotMessagesHandler(deps: BotMessagesDeps, getClient: Durab
     if (!tenant) throw new ForbiddenError('This Microsoft Teams tenant is not connected to the service.', 'teams_tenant_unknown');
     if (tenant.status === 'suspended') throw new ForbiddenError(`Tenant "${tenant.id}" is suspended.`, 'tenant_suspended');
     if (!tenant.botAgent) throw new ForbiddenError(`Tenant "${tenant.id}" has no bot agent.`, 'bot_not_enabled');
+    noteTenant(tenant.id);
     const { runId } = await admitRun(deps, { door: 'bot', tenant, agentId: tenant.botAgent, idempotencyKey: `${activity.conversation.id}\n${activity.id}` });
     const instanceId = botConversationInstanceId(runId);
     const client = getClient(door.invocation);
@@ -75,6 +77,7 @@ export function createBotMessagesHandler(deps: BotMessagesDeps, getClient: Durab
       input: { inline: messageText(activity) },
       initiator: { kind: 'bot', id: activity.from.id },
       correlationId: door.correlationId,
+      traceparent: currentTraceparent(),
     });
     const input: BotConversationInput = {
       run,

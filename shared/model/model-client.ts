@@ -58,6 +58,8 @@ export interface ChatResponse {
   usage: TokenUsage;
   /** The model that answered as the service names it (e.g. `gpt-4o-2024-08-06`), not the deployment. */
   model: string;
+  /** The service's id of this completion (`chatcmpl-...`), when it gave one. */
+  id?: string;
 }
 
 /** Per-call options. */

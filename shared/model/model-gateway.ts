@@ -63,6 +63,8 @@ export interface ModelGatewayOptions {
   maxConcurrentCalls?: number;
   /** The wait suggested to a call refused for capacity, in milliseconds (default 1000). */
   capacityRetryAfterMs?: number;
+  /** Told each time a deployment's circuit opens (a metric in the composition root); must not throw. */
+  onCircuitOpened?: (deployment: string) => void;
 }
 
 /** What one successful call cost and how it got there. JSON-serialisable. */
@@ -187,11 +189,13 @@ export function createModelGateway(options: ModelGatewayOptions): ModelGateway {
   }
 
   /** Counts a retryable failure; returns true when the circuit is (now) open. */
-  function recordFailure(state: CircuitState, trial: boolean): boolean {
+  function recordFailure(state: CircuitState, trial: boolean, deployment: string): boolean {
     state.consecutiveFailures += 1;
     state.trialInFlight = false;
     if (trial || state.consecutiveFailures >= circuit.failureThreshold) {
+      const wasOpen = state.openUntilMs !== undefined;
       state.openUntilMs = clock.nowMs() + circuit.cooldownMs;
+      if (!wasOpen || trial) options.onCircuitOpened?.(deployment);
       return true;
     }
     return false;
@@ -285,7 +289,7 @@ export function createModelGateway(options: ModelGatewayOptions): ModelGateway {
             });
           }
 
-          const opened = recordFailure(state, trial);
+          const opened = recordFailure(state, trial, deployment.name);
           const waitMs = failure.retryAfterMs;
           if (waitMs !== undefined) noteWait(waitMs);
           const mayWaitHere = !opened && attempt < maxAttemptsPerDeployment && waitMs !== undefined && waitMs <= retryAfterCapMs;

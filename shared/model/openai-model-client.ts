@@ -171,6 +171,7 @@ export function fromOpenAIResponse(completion: ChatCompletion, deployment: strin
       outputTokens: completion.usage?.completion_tokens ?? 0,
     },
     model: completion.model,
+    ...(completion.id ? { id: completion.id } : {}),
   };
 }
 

@@ -18,6 +18,7 @@ import {
   type ToolOutcome,
   type Usage,
 } from '../agent-runtime/run-types.js';
+import { doorOf, runTraceOf } from '../telemetry/trace-context.js';
 
 /**
  * `agentRun`: the durable agent loop. Deterministic and replayed (DESIGN.md section 5): every
@@ -60,7 +61,13 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
   let messageCount = carry.messageCount;
   let pending: ToolOutcome[] = carry.pending;
   let turnsThisGeneration = 0;
-  const base = { tenantId: input.tenantId, runId: input.runId, correlationId: input.correlationId };
+  // Trace context as data (CONVENTIONS.md 17): the run's span id is derived from the run id, so
+  // activities parent their spans to it; the span itself is exported once, when the run ends.
+  const trace = runTraceOf(input.runId, input.traceparent);
+  const base = { tenantId: input.tenantId, runId: input.runId, correlationId: input.correlationId, trace };
+  // When the run began (replay-stable; carried across continue-as-new) and what it is, for the run span.
+  const runStartedAt = carry.startedAt ?? context.df.currentUtcDateTime.toISOString();
+  const runFacts = { startedAt: runStartedAt, agent: agentRef, door: doorOf(input.initiator), depth: input.depth };
   // One listener per execution: raced against every step so a cancel lands at the next step.
   const cancel = context.df.waitForExternalEvent(RUN_EVENTS.cancel);
   /**
@@ -167,6 +174,7 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
           turns: turn,
           toolCalls,
           usage,
+          ...runFacts,
           // Who asked for the cancel (the runs API records it in the event), for the audit trail.
           ...(status === 'canceled' && cancel.isCompleted ? { canceledBy: (cancel.result as { requestedBy?: string } | undefined)?.requestedBy } : {}),
         },
@@ -178,6 +186,7 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
 
   /** Waits for approval decisions on `calls`; returns how each ended, or 'canceled'. */
   function* awaitApprovals(calls: ToolCallRequest[]): Generator<Task, Map<string, ApprovalOutcome> | 'canceled', unknown> {
+    const requestedAt = context.df.currentUtcDateTime.toISOString();
     const deadline = new Date(context.df.currentUtcDateTime.getTime() + limits.approvalTimeoutMs);
     const undecided = new Map(calls.map((c) => [c.id, c]));
     const decided = new Map<string, ApprovalOutcome>();
@@ -221,7 +230,7 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
         {
           ...base,
           type: 'approval.decided',
-          data: { ...decision, tool: call.name },
+          data: { ...decision, tool: call.name, requestedAt },
         },
         bookkeeping,
       );
@@ -240,7 +249,7 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
         {
           ...base,
           type: 'approval.timed_out',
-          data: { calls: [...undecided.values()].map((c) => ({ toolCallId: c.id, tool: c.name })), deadline: deadline.toISOString() },
+          data: { calls: [...undecided.values()].map((c) => ({ toolCallId: c.id, tool: c.name })), deadline: deadline.toISOString(), requestedAt },
         },
         bookkeeping,
       );
@@ -343,6 +352,7 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
             variables: input.variables,
             initiator: { kind: 'agent', id: input.runId, ...(input.initiator.onBehalfOf ? { onBehalfOf: input.initiator.onBehalfOf } : {}) },
             correlationId: input.correlationId,
+            traceparent: trace.traceparent,
             depth: input.depth + 1,
             subAgents: input.subAgents ?? {},
             ...(input.deployments ? { deployments: input.deployments } : {}),
@@ -441,7 +451,7 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
       if (turnsThisGeneration >= limits.continueAsNewEveryTurns) {
         context.df.continueAsNew({
           ...input,
-          carry: { turn, usage, toolCalls, messageCount, pending, generation: carry.generation + 1 },
+          carry: { turn, usage, toolCalls, messageCount, pending, generation: carry.generation + 1, startedAt: runStartedAt },
         } satisfies AgentRunInput);
         return undefined;
       }
@@ -479,7 +489,7 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
       {
         ...base,
         type: 'run.failed',
-        data: { error: errorText(error), turns: turn },
+        data: { error: errorText(error), turns: turn, toolCalls, usage, ...runFacts },
       },
       bookkeeping,
     );

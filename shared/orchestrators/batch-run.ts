@@ -44,6 +44,7 @@ export function* batchRunOrchestrator(context: OrchestrationContext): Generator<
       variables: input.variables,
       initiator: input.initiator,
       correlationId: input.correlationId,
+      traceparent: input.traceparent,
     });
     lanes[position % laneCount]?.runs.push({ index, run, source: item.source });
   });

@@ -1,4 +1,6 @@
 import type { InvocationContext } from '@azure/functions';
+import { instruments } from '../telemetry/instruments.js';
+import { noteTenant } from '../telemetry/invocation-tracing.js';
 import type { DurableClient } from 'durable-functions';
 import { z } from 'zod';
 import { startAgentRun } from '../agent-runtime/start-run.js';
@@ -171,8 +173,11 @@ export function createAgentRequestHandler(
 
   async function handleMessage(message: ReceivedQueueMessage, actions: QueueMessageActions<ReceivedQueueMessage>, context: InvocationContext): Promise<void> {
     const messageId = messageIdText(message.messageId) ?? context.invocationId;
+    // The tenant a metric names: only once the message proved it (an unsigned claim is not one).
+    let tenantId = 'unknown';
     const deadLetter = async (reason: string, description: string): Promise<void> => {
       context.warn(`agent request ${messageId}: dead-lettered (${reason}): ${description}`);
+      instruments().deadLetters.add(1, { 'tenant.id': tenantId, reason });
       // Service Bus caps the description at 4096 characters.
       await actions.deadletter(message, undefined, { value: reason }, { value: description.slice(0, 4096) });
     };
@@ -194,6 +199,8 @@ export function createAgentRequestHandler(
       if (problem.failure) return deadLetter(DeadLetterReasons.unauthenticated, problem.failure);
       signatureKeyOf = problem.key;
     }
+    tenantId = request.tenantId;
+    noteTenant(request.tenantId);
 
     const replyQueue = request.replyTo ?? message.replyTo;
     let reply: ReplyTarget | undefined;

@@ -93,6 +93,11 @@ export const TenantSchema = z
       .optional(),
     /** Front-door requests per minute per instance; the deployment default applies when unset. */
     rateLimitPerMinute: z.number().int().min(1).max(1_000_000).optional(),
+    /**
+     * This tenant's half of the telemetry content opt-in: prompts, outputs, tool arguments and
+     * results are recorded only when this is true AND the environment sets TELEMETRY_CAPTURE_CONTENT.
+     */
+    captureTelemetryContent: z.boolean().default(false),
   })
   .superRefine((tenant, ctx) => {
     if (tenant.botAgent !== undefined && !tenant.allowedAgents.includes(tenant.botAgent)) {

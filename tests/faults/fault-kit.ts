@@ -111,6 +111,7 @@ export async function startFaultStack(env: Record<string, string> = {}): Promise
     STORAGE_CONNECTION_STRING: azurite.connectionString,
     MODEL_BASE_URL: model.url,
     RUN_EVENTS_FILE: '',
+    TELEMETRY_FILE: '',
     TOOL_EGRESS_ALLOW_LIST: '127.0.0.1',
     MODEL_RETRY_AFTER_CAP_MS: '0',
     ...env,

@@ -32,6 +32,7 @@ export async function startAgentStack(
     STORAGE_CONNECTION_STRING: azurite.connectionString,
     MODEL_BASE_URL: model.url,
     RUN_EVENTS_FILE: '',
+    TELEMETRY_FILE: '',
     MODEL_CIRCUIT_COOLDOWN_MS: '60000',
     MODEL_RETRY_AFTER_CAP_MS: '50',
     TOOL_EGRESS_ALLOW_LIST: '127.0.0.1',

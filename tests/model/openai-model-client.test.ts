@@ -113,6 +113,7 @@ describe('openai model client against the offline model', () => {
       finishReason: 'stop',
       usage: { inputTokens: 7, outputTokens: 2 },
       model: 'gpt-4o-2024-08-06',
+      id: expect.stringMatching(/^chatcmpl-/),
     });
     const tools1 = await client.complete(ask('hi'), { timeoutMs: 5_000 });
     expect(tools1.finishReason).toBe('tool_calls');
