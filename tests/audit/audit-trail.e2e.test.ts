@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuditPaths, type AuditRecord } from '../../shared/audit/audit-record.js';
+import { AuditPaths, seal, type AuditRecord } from '../../shared/audit/audit-record.js';
 import { AzureBlobStore } from '../../shared/storage/azure-blob-store.js';
 import { startDevTokenIssuer, type DevTokenIssuer } from '../../devhost/local-services/dev-token-issuer.js';
 import { repoRoot, startAgentStack, type AgentStack } from '../helpers/agent-stack.js';
@@ -135,5 +135,37 @@ describe('audit trail', () => {
     const broken = await verify('contoso');
     expect(broken.code).toBe(1);
     expect(broken.stdout).toContain(`BROKEN at record ${target.seq} (changed)`);
+    await store.put(path, original);
+    expect((await verify('contoso')).code).toBe(0);
+  }, 30_000);
+
+  it('npm run audit:verify names a removed record and an inserted one', async () => {
+    const store = new AzureBlobStore({ kind: 'connection-string', connectionString: stack.azurite.connectionString, container: 'audit' });
+    const pathOf = (seq: number) => `tenants/contoso/${AuditPaths.record(seq)}`;
+    const head = Math.max(...trail.map((r) => r.seq));
+    const target = (trail[2] as AuditRecord).seq;
+    const saved = new Map<number, string>();
+    for (let seq = target; seq <= head; seq++) saved.set(seq, (await store.get(pathOf(seq)))?.toString('utf8') ?? '');
+    const restore = async () => {
+      for (const [seq, text] of saved) await store.put(pathOf(seq), text);
+      await store.delete(pathOf(head + 1));
+    };
+
+    await store.delete(pathOf(target));
+    const removed = await verify('contoso');
+    expect(removed.code).toBe(1);
+    expect(removed.stdout).toContain(`BROKEN at record ${target} (removed)`);
+    await restore();
+
+    // A forged record slipped in at `target`, linked to the record before it, the later ones moved up.
+    const before = JSON.parse((await store.get(pathOf(target - 1)))?.toString('utf8') ?? '{}') as AuditRecord;
+    const forged = seal({ ...(JSON.parse(saved.get(target) ?? '{}') as AuditRecord), actId: 'forged', details: { forged: true }, prevHash: before.hash });
+    for (let seq = head; seq >= target; seq--) await store.put(pathOf(seq + 1), saved.get(seq) ?? '');
+    await store.put(pathOf(target), JSON.stringify(forged));
+    const inserted = await verify('contoso');
+    expect(inserted.code).toBe(1);
+    expect(inserted.stdout).toContain(`BROKEN at record ${target} (inserted)`);
+    await restore();
+    expect((await verify('contoso')).code).toBe(0);
   }, 30_000);
 });
