@@ -32,6 +32,27 @@ export interface Initiator {
   onBehalfOf?: string;
 }
 
+/** The door a run came through, from who started it (span and metric attribute, audit record). */
+export function doorOf(initiator: Pick<Initiator, 'kind'>): string {
+  switch (initiator.kind) {
+    case 'user':
+    case 'app':
+      return 'runs-api';
+    case 'webhook':
+      return 'webhook';
+    case 'queue':
+      return 'queue';
+    case 'schedule':
+      return 'schedule';
+    case 'bot':
+      return 'bot';
+    case 'cli':
+      return 'cli';
+    case 'agent':
+      return 'sub-agent';
+  }
+}
+
 /** A tool call the model asked for. Arguments are JSON text (inline or in Blob). */
 export interface ToolCallRequest {
   id: string;

@@ -1,30 +1,9 @@
-import type { Initiator } from '../agent-runtime/run-types.js';
+import { doorOf, type Initiator } from '../agent-runtime/run-types.js';
 import type { RunEvent, RunEventSink } from '../agent-runtime/run-events.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { TenantBlobSpace } from '../storage/blob-store.js';
 import type { AuditAct, AuditLog } from './audit-log.js';
 import type { AuditActor } from './audit-record.js';
-
-/** The door a run came in through, from who started it. */
-function doorOf(initiator: Initiator): string {
-  switch (initiator.kind) {
-    case 'user':
-    case 'app':
-      return 'runs-api';
-    case 'webhook':
-      return 'webhook';
-    case 'queue':
-      return 'queue';
-    case 'schedule':
-      return 'timer';
-    case 'bot':
-      return 'bot';
-    case 'cli':
-      return 'cli';
-    case 'agent':
-      return 'sub-agent';
-  }
-}
 
 function actorOfInitiator(initiator: Initiator): AuditActor {
   return { kind: initiator.kind, id: initiator.id, ...(initiator.onBehalfOf ? { onBehalfOf: initiator.onBehalfOf } : {}) };

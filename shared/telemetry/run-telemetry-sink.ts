@@ -1,5 +1,6 @@
 import type { Attributes, Tracer } from '@opentelemetry/api';
 import type { RunEvent, RunEventSink } from '../agent-runtime/run-events.js';
+import { doorOf, type Initiator } from '../agent-runtime/run-types.js';
 import type { Instruments } from './instruments.js';
 import { instruments as globalInstruments } from './instruments.js';
 import { Attr, SpanKind, contextFromTraceparent, failSpan, startSpanWithIds, tracer as globalTracer } from './telemetry.js';
@@ -36,7 +37,7 @@ export class RunTelemetrySink implements RunEventSink {
         const initiator = data['initiator'] as { kind?: string } | undefined;
         m.runsStarted.add(1, {
           [Attr.tenantId]: event.tenantId,
-          [Attr.door]: str(data['door']) ?? doorOfKind(initiator?.kind),
+          [Attr.door]: str(data['door']) ?? (initiator?.kind ? doorOf(initiator as Initiator) : 'unknown'),
           [Attr.agentName]: str(data['agent']) ?? 'unknown',
         });
         return;
@@ -142,12 +143,6 @@ export class RunTelemetrySink implements RunEventSink {
 
 function str(value: unknown): string | undefined {
   return typeof value === 'string' && value ? value : undefined;
-}
-
-function doorOfKind(kind: string | undefined): string {
-  if (kind === 'user' || kind === 'app') return 'runs-api';
-  if (kind === 'agent') return 'sub-agent';
-  return kind ?? 'unknown';
 }
 
 /** `model_unavailable: ...` / `model call failed (content_filter): ...` → the code; else `_OTHER`. */

@@ -1,4 +1,4 @@
-import type { Initiator } from '../agent-runtime/run-types.js';
+export { doorOf } from '../agent-runtime/run-types.js';
 
 /**
  * W3C trace context as data, for code that must not touch the telemetry SDK: orchestrators
@@ -78,25 +78,4 @@ export function runTraceOf(runId: string, parent: string | undefined): RunTrace 
   const p = parseTraceparent(parent);
   const traceparent = formatTraceparent({ traceId: p?.traceId ?? runTraceIdOf(runId), spanId: runSpanIdOf(runId), flags: '01' });
   return p ? { traceparent, parent: formatTraceparent(p) } : { traceparent };
-}
-
-/** The door a run came through, from who started it (a span and metric attribute). */
-export function doorOf(initiator: Pick<Initiator, 'kind'>): string {
-  switch (initiator.kind) {
-    case 'user':
-    case 'app':
-      return 'runs-api';
-    case 'webhook':
-      return 'webhook';
-    case 'queue':
-      return 'queue';
-    case 'schedule':
-      return 'schedule';
-    case 'bot':
-      return 'bot';
-    case 'cli':
-      return 'cli';
-    case 'agent':
-      return 'sub-agent';
-  }
 }
