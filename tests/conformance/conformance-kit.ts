@@ -1,6 +1,6 @@
 import { cpSync, mkdtempSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, isAbsolute, join } from 'node:path';
 import { repoRoot, spawnDevhost, type SpawnedDevhost } from '../helpers/spawn-devhost.js';
 
 /**
@@ -30,10 +30,15 @@ export const LIBRARY_VERSIONS: readonly LibraryVersion[] = [
 
 export const conformanceFixtures = join(import.meta.dirname, 'fixtures');
 
-/** A copy of `tests/conformance/fixtures/<fixture>` that imports `library` as `@azure/functions`. Remove it with `rmSync(dir, { recursive: true })`. */
+/**
+ * A copy of `tests/conformance/fixtures/<fixture>` (or of the app folder at `fixture` when it is
+ * an absolute path) that imports `library` as `@azure/functions`. Remove it with
+ * `rmSync(dir, { recursive: true })`.
+ */
 export function appWithLibrary(fixture: string, library: LibraryVersion): string {
-  const dir = mkdtempSync(join(tmpdir(), `conformance-${fixture}-`));
-  cpSync(join(conformanceFixtures, fixture), dir, { recursive: true });
+  const source = isAbsolute(fixture) ? fixture : join(conformanceFixtures, fixture);
+  const dir = mkdtempSync(join(tmpdir(), `conformance-${basename(fixture)}-`));
+  cpSync(source, dir, { recursive: true });
   mkdirSync(join(dir, 'node_modules', '@azure'), { recursive: true });
   symlinkSync(join(repoRoot, 'node_modules', library.pkg), join(dir, 'node_modules', '@azure', 'functions'), 'dir');
   // Other packages a fixture imports (durable-functions) come from the repository's node_modules.

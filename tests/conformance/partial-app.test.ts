@@ -2,6 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { spawnDevhost } from '../helpers/spawn-devhost.js';
 import { appWithLibrary, hostFixture, LIBRARY_VERSIONS } from './conformance-kit.js';
 import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** The same app the devhost's own partial-app tests use. */
+const partialApp = join(import.meta.dirname, '..', 'fixtures', 'partial-app');
 
 /**
  * Issue 13 item 1 across library versions: whatever `@azure/functions` an app ships, a function
@@ -12,12 +16,12 @@ import { rmSync } from 'node:fs';
 describe('conformance: an app with functions the devhost cannot serve', () => {
   for (const library of LIBRARY_VERSIONS) {
     it(`@azure/functions ${library.label}: disables those, serves the rest`, async () => {
-      const host = await hostFixture('partial-app', library, [], { 'AzureWebJobs.switchable.Disabled': 'true' });
+      const host = await hostFixture(partialApp, library, [], { 'AzureWebJobs.switchable.Disabled': 'true' });
       try {
-        const res = await fetch(`${host.url}/api/hello`, { method: 'POST' });
+        const res = await fetch(`${host.url}/api/hello`);
         expect(res.status).toBe(200);
         expect(await res.json()).toEqual({ hello: 'world' });
-        expect((await fetch(`${host.url}/api/switchable`, { method: 'POST' })).status).toBe(404);
+        expect((await fetch(`${host.url}/api/switchable`)).status).toBe(404);
         const output = host.output();
         expect(output).toMatch(/onCosmosChange: cosmosDBTrigger \[Disabled: in error\] .*"cosmosDBTrigger", which the devhost does not support/);
         expect(output).toMatch(/sendSms: httpTrigger \[Disabled: in error\] .*"twilioSms"/);
@@ -29,7 +33,7 @@ describe('conformance: an app with functions the devhost cannot serve', () => {
     });
 
     it(`@azure/functions ${library.label}: --strict refuses, naming every function in error`, async () => {
-      const dir = appWithLibrary('partial-app', library);
+      const dir = appWithLibrary(partialApp, library);
       try {
         const error = await spawnDevhost(['--app', dir, '--storage', 'memory', '--strict']).catch((e: unknown) => e);
         expect(String(error)).toContain('exited with 1');

@@ -88,15 +88,15 @@ describe('an app with functions the devhost cannot serve', () => {
   });
 
   it('reads AzureWebJobs.<name>.Disabled from local.settings.json too', async () => {
-    const dir = appWithLibrary('partial-app', LIBRARY_VERSIONS.find((l) => l.label === 'current') ?? LIBRARY_VERSIONS[0]!);
+    const dir = appWithLibrary(partialApp, LIBRARY_VERSIONS.find((l) => l.label === 'current') ?? LIBRARY_VERSIONS[0]!);
     writeFileSync(join(dir, 'local.settings.json'), JSON.stringify({ IsEncrypted: false, Values: { 'AzureWebJobs.switchable.Disabled': '1' } }));
     envSet.push('AzureWebJobs.switchable.Disabled'); // local settings are copied into the environment, as func start does
     try {
       const host = await startDevhost({ appDir: dir, port: 0, storage: 'memory', logger: recordingLogger() });
       started.push(host);
       expect(host.app.disabled.find((d) => d.name === 'switchable')).toMatchObject({ cause: 'setting' });
-      expect((await fetch(`${host.url}/api/switchable`, { method: 'POST' })).status).toBe(404);
-      expect((await fetch(`${host.url}/api/hello`, { method: 'POST' })).status).toBe(200);
+      expect((await fetch(`${host.url}/api/switchable`)).status).toBe(404);
+      expect((await fetch(`${host.url}/api/hello`)).status).toBe(200);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
