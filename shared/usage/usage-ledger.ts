@@ -43,6 +43,8 @@ export interface UsageLedgerOptions {
   now: () => number;
   /** How long after an hour ends its rollup may be written (default 1 hour). Reads are exact either way. */
   rollupDelayMs?: number;
+  /** False for readers without write access (the CLI with a reader role): closed hours are summed from their entries every time. */
+  writeRollups?: boolean;
 }
 
 const LIST_PAGE = 5_000;
@@ -90,11 +92,13 @@ export class UsageLedger implements RunEventSink {
   readonly #blobs: BlobStore;
   readonly #now: () => number;
   readonly #rollupDelayMs: number;
+  readonly #writeRollups: boolean;
 
   constructor(blobs: BlobStore, options: UsageLedgerOptions) {
     this.#blobs = blobs;
     this.#now = options.now;
     this.#rollupDelayMs = options.rollupDelayMs ?? HOUR_MS;
+    this.#writeRollups = options.writeRollups ?? true;
   }
 
   /** The bus subscriber: records the event's usage once (events without usage are ignored). */
@@ -169,10 +173,11 @@ export class UsageLedger implements RunEventSink {
     const usage: Increments = { ...(rollup?.usage ?? {}) };
     for (const entry of entries) if (entry) addInto(usage, entry.increments);
     const closed = hourKeyStartMs(hour) + HOUR_MS + this.#rollupDelayMs <= this.#now();
-    if (!rollup && closed && names.length > 0) {
+    if (this.#writeRollups && !rollup && closed && names.length > 0) {
       const summed = names.filter((_, i) => entries[i] !== undefined);
       const value: Rollup = { hour, entries: summed, usage };
-      await space.put(UsagePaths.rollup(hour), JSON.stringify(value), { contentType: 'application/json', ifNoneMatch: true });
+      // An optimisation only: a read never fails because its rollup could not be stored (the next read tries again).
+      await space.put(UsagePaths.rollup(hour), JSON.stringify(value), { contentType: 'application/json', ifNoneMatch: true }).catch(() => undefined);
     }
     return usage;
   }

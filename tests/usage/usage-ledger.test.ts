@@ -91,6 +91,9 @@ describe('usage ledger', () => {
     await ledger.hours('contoso', T0, T0 + HOUR);
     expect(await blobs.get(`tenants/contoso/${UsagePaths.rollup('2026-12-02T20')}`)).toBeUndefined();
     now = T0 + 2 * HOUR;
+    // A reader without write access (the CLI) sums the entries and stores nothing.
+    expect((await new UsageLedger(blobs, { now: () => now, writeRollups: false }).hours('contoso', T0, T0 + HOUR))[0]?.usage['tokens.input:gpt-4o-mini']).toBe(100);
+    expect(await blobs.get(`tenants/contoso/${UsagePaths.rollup('2026-12-02T20')}`)).toBeUndefined();
     expect((await ledger.hours('contoso', T0, T0 + HOUR))[0]?.usage['tokens.input:gpt-4o-mini']).toBe(100);
     const rollup = JSON.parse(String(await blobs.get(`tenants/contoso/${UsagePaths.rollup('2026-12-02T20')}`))) as { entries: string[] };
     expect(rollup.entries).toHaveLength(1);
