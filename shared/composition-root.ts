@@ -30,6 +30,7 @@ import { instruments } from './telemetry/instruments.js';
 import { RunTelemetrySink } from './telemetry/run-telemetry-sink.js';
 import { startTelemetry, type TelemetryRuntime } from './telemetry/telemetry-sdk.js';
 import { appLog } from './telemetry/app-log.js';
+import { UsageLedger } from './usage/usage-ledger.js';
 
 /**
  * Everything handlers need, built once per process, read-only. Each feature declares the slice it
@@ -65,6 +66,8 @@ export interface Deps {
   readonly audit: AuditLog;
   /** The process's telemetry SDK (exporters in use, flush, shutdown). */
   readonly telemetry: TelemetryRuntime;
+  /** The tenants' usage ledgers (shared/usage/): hourly buckets per dimension, fed by the run-event bus. */
+  readonly usage: UsageLedger;
 }
 
 export interface DepsOverrides {
@@ -88,6 +91,7 @@ export interface DepsOverrides {
   botTokens?: BotTokenVerifier;
   botConnector?: ConnectorClient;
   telemetry?: TelemetryRuntime;
+  usage?: UsageLedger;
 }
 
 /**
@@ -111,6 +115,10 @@ export function createDeps(config: AppConfig, overrides: DepsOverrides = {}): De
   // The audit trail: its own container (write-once blobs, WORM in Azure); its head hint in the data container.
   const audit = overrides.audit ?? new AuditLog(overrides.auditBlobs ?? overrides.blobs ?? new AzureBlobStore({ ...blobConnection, container: config.auditContainer }), blobs);
   const requestBlobs = overrides.blobs ?? new AzureBlobStore(blobConnection, REQUEST_PATH_RETRY);
+  // The usage ledger lives in the tenants' spaces of the data container; the bus records into it
+  // with the activities' store (SDK retries), the usage API reads it with the request-path store.
+  const usage = overrides.usage ?? new UsageLedger(blobs, { now });
+  const usageReader = overrides.usage ?? new UsageLedger(requestBlobs, { now });
   const modelClient =
     overrides.modelClient ??
     (config.model.kind === 'azure'
@@ -140,6 +148,8 @@ export function createDeps(config: AppConfig, overrides: DepsOverrides = {}): De
         { name: 'blob', sink: new BlobRunEventSink(blobs), required: true },
         // Required: an act that cannot be recorded fails the activity, which retries (recorded once).
         { name: 'audit', sink: new AuditRunEventSink(audit, blobs), required: true },
+        // Required: usage that cannot be recorded fails the activity, which retries (counted once).
+        { name: 'usage', sink: usage, required: true },
         ...(config.runEventsFile ? [{ name: 'jsonl', sink: new JsonLinesRunEventSink(config.runEventsFile) }] : []),
         { name: 'telemetry', sink: new RunTelemetrySink() },
       ],
@@ -220,6 +230,7 @@ export function createDeps(config: AppConfig, overrides: DepsOverrides = {}): De
         requireHttps: config.bot.requireHttpsServiceUrl,
       }),
     telemetry,
+    usage: usageReader,
   };
 }
 

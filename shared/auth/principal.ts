@@ -21,8 +21,14 @@ export const AuditPermission = {
 } as const;
 export type AuditPermission = (typeof AuditPermission)[keyof typeof AuditPermission];
 
+/** Reading a tenant's usage ledger (`GET /tenants/{tenantId}/usage`): an app role or delegated scope, not included in `Runs.*`. */
+export const UsagePermission = {
+  read: 'Usage.Read',
+} as const;
+export type UsagePermission = (typeof UsagePermission)[keyof typeof UsagePermission];
+
 /** Every permission the app checks. */
-export type Permission = RunPermission | AuditPermission;
+export type Permission = RunPermission | AuditPermission | UsagePermission;
 
 export interface Principal {
   /** The token's `tid`: the Entra directory it was issued in (lower case). */

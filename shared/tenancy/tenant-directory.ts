@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { duplicateIdProblems, parseDocument } from '../config-document.js';
 import { ForbiddenError, NotFoundError } from '../errors.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import { TENANT_ID_PATTERN, TenantCatalogDocumentSchema, TenantCatalogError, TenantSchema, type Tenant } from './tenant.js';
+import { PlansDocumentSchema, type Plans } from './plan.js';
+import { TENANT_ID_PATTERN, TenantCatalogDocumentSchema, TenantCatalogError, TenantSchema, applyPlan, type Tenant } from './tenant.js';
 
 /** Where the front doors look tenants up. Implementations validate what they return. */
 export interface TenantDirectory {
@@ -57,14 +58,19 @@ export class StaticTenantDirectory implements TenantDirectory {
 /** Parses a catalog document (YAML or JSON text). Throws {@link TenantCatalogError} listing every problem. */
 export function parseTenantCatalog(text: string, where: string): Tenant[] {
   const fail = (problems: string[]) => new TenantCatalogError(problems);
-  const { tenants } = parseDocument(text, where, TenantCatalogDocumentSchema, fail);
+  const { tenants, plans } = parseDocument(text, where, TenantCatalogDocumentSchema, fail);
   const problems = duplicateIdProblems(
     tenants.map((t) => t.id),
     where,
     'tenant',
   );
+  const resolved = tenants.map((t, i) => {
+    const applied = applyPlan(t, plans, ['tenants', i]);
+    problems.push(...applied.problems.map((p) => `${where}: ${p}`));
+    return applied.tenant;
+  });
   if (problems.length > 0) throw fail(problems);
-  return tenants;
+  return resolved.filter((t): t is Tenant => t !== undefined);
 }
 
 /**
@@ -86,6 +92,8 @@ export interface BlobTenantDirectoryOptions {
   prefix: string;
   /** How long a record (or its absence) is reused before Blob is read again. */
   cacheTtlMs: number;
+  /** The named plans (`plans: {...}`); default: `plans.yaml` beside the prefix (`control-plane/plans.yaml`). Missing: no named plans. */
+  plansPath?: string;
   now: () => number;
 }
 
@@ -100,10 +108,28 @@ export class BlobTenantDirectory implements TenantDirectory {
   readonly #blobs: BlobStore;
   readonly #options: BlobTenantDirectoryOptions;
   readonly #cache = new Map<string, { value: Promise<Tenant | undefined>; expiresAtMs: number }>();
+  readonly #plansPath: string;
+  #plans: { value: Promise<Plans>; expiresAtMs: number } | undefined;
 
   constructor(blobs: BlobStore, options: BlobTenantDirectoryOptions) {
     this.#blobs = blobs;
     this.#options = { ...options, prefix: options.prefix.endsWith('/') ? options.prefix : `${options.prefix}/` };
+    this.#plansPath = options.plansPath ?? `${this.#options.prefix.replace(/[^/]+\/$/, '')}plans.yaml`;
+  }
+
+  /** The named plans, cached like the records (a plan change takes effect within one TTL). */
+  #loadPlans(): Promise<Plans> {
+    const now = this.#options.now();
+    if (this.#plans && this.#plans.expiresAtMs > now) return this.#plans.value;
+    const value = this.#blobs
+      .get(this.#plansPath)
+      .then((content) => (content ? parseDocument(content.toString('utf8'), this.#plansPath, PlansDocumentSchema, (problems) => new TenantCatalogError(problems)).plans : {}));
+    const entry = { value, expiresAtMs: now + this.#options.cacheTtlMs };
+    this.#plans = entry;
+    value.catch(() => {
+      if (this.#plans === entry) this.#plans = undefined;
+    });
+    return value;
   }
 
   get(tenantId: string): Promise<Tenant | undefined> {
@@ -139,7 +165,9 @@ export class BlobTenantDirectory implements TenantDirectory {
     if (!content) return undefined;
     const tenant = parseDocument(content.toString('utf8'), path, TenantSchema, (problems) => new TenantCatalogError(problems));
     if (tenant.id !== tenantId) throw new TenantCatalogError([`${path}: id "${tenant.id}" does not match the blob name`]);
-    return tenant;
+    const applied = applyPlan(tenant, await this.#loadPlans(), []);
+    if (!applied.tenant) throw new TenantCatalogError(applied.problems.map((p) => `${path}: ${p}`));
+    return applied.tenant;
   }
 }
 

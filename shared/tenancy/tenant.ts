@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ProblemListError } from '../errors.js';
 import { parseEgressEntry } from '../tools/egress-policy.js';
 import { InputMappingSchema } from '../webhooks/payload-mapping.js';
+import { PlanOverridesSchema, PlansSchema, resolvePlan, type EffectivePlan, type Plans } from './plan.js';
 
 /**
  * A tenant as the control plane describes it. Validated with zod wherever it is loaded (local
@@ -98,8 +99,14 @@ export const TenantSchema = z
      * results are recorded only when this is true AND the environment sets TELEMETRY_CAPTURE_CONTENT.
      */
     captureTelemetryContent: z.boolean().default(false),
+    /** The named plan (a key of the catalog's `plans`); unset: the default plan (no budget, no caps). */
+    plan: Slug.optional(),
+    /** This tenant's overrides of its plan's fields (feature flags merge flag by flag). */
+    planOverrides: PlanOverridesSchema.optional(),
   })
   .superRefine((tenant, ctx) => {
+    // A tenant that lists no agents of its own and names a plan gets the plan's: checked when the plan is resolved.
+    if (tenant.allowedAgents.length === 0 && tenant.plan !== undefined) return;
     if (tenant.botAgent !== undefined && !tenant.allowedAgents.includes(tenant.botAgent)) {
       ctx.addIssue({ code: 'custom', path: ['botAgent'], message: `"${tenant.botAgent}" is not in allowedAgents` });
     }
@@ -109,7 +116,38 @@ export const TenantSchema = z
       }
     }
   });
-export type Tenant = z.infer<typeof TenantSchema>;
+/**
+ * A tenant record. Loaded through a catalog, it carries its `resolvedPlan`, and its
+ * `allowedAgents` / `rateLimitPerMinute` are the effective plan's, so every door enforces the plan.
+ */
+export type Tenant = z.infer<typeof TenantSchema> & { readonly resolvedPlan?: EffectivePlan };
+
+/** The tenant's one effective plan (resolved when its catalog was loaded; else from its own fields and the default plan). */
+export function effectivePlan(tenant: Tenant): EffectivePlan {
+  return tenant.resolvedPlan ?? resolvePlan({ ...tenant, plan: undefined }, {});
+}
+
+/**
+ * Resolves a parsed tenant against the catalog's plans. Problems (`path: message`, paths as in
+ * the catalog) for an unknown plan and for agents the effective plan does not allow; else the
+ * tenant with its effective plan applied.
+ */
+export function applyPlan(tenant: z.infer<typeof TenantSchema>, plans: Plans, path: readonly (string | number)[]): { tenant?: Tenant; problems: string[] } {
+  const at = (...keys: (string | number)[]) => [...path, ...keys].join('.');
+  if (tenant.plan !== undefined && !Object.hasOwn(plans, tenant.plan)) {
+    const known = Object.keys(plans);
+    return { problems: [`${at('plan')}: unknown plan "${tenant.plan}" (${known.length ? `known: ${known.join(', ')}` : 'the catalog defines no plans'})`] };
+  }
+  const plan = resolvePlan(tenant, plans);
+  const problems: string[] = [];
+  if (tenant.botAgent !== undefined && !plan.allowedAgents.includes(tenant.botAgent)) problems.push(`${at('botAgent')}: "${tenant.botAgent}" is not in allowedAgents`);
+  for (const [name, source] of Object.entries(tenant.webhookSources)) {
+    if (!plan.allowedAgents.includes(source.agent)) problems.push(`${at('webhookSources', name, 'agent')}: "${source.agent}" is not in allowedAgents`);
+  }
+  if (problems.length > 0) return { problems };
+  const { rateLimitPerMinute } = plan;
+  return { tenant: { ...tenant, allowedAgents: plan.allowedAgents, ...(rateLimitPerMinute !== undefined ? { rateLimitPerMinute } : {}), resolvedPlan: plan }, problems };
+}
 
 /** True when some queue name matches both reply-queue patterns (names are case-insensitive). */
 export function replyQueuePatternsOverlap(a: string, b: string): boolean {
@@ -126,7 +164,7 @@ export function replyQueuePatternsOverlap(a: string, b: string): boolean {
  * A local catalog file: `tenants: [...]`. Across tenants, no two reply-queue patterns may match
  * the same queue: one tenant's results must never land in a queue another tenant reads.
  */
-export const TenantCatalogDocumentSchema = z.strictObject({ tenants: z.array(TenantSchema) }).superRefine((catalog, ctx) => {
+export const TenantCatalogDocumentSchema = z.strictObject({ plans: PlansSchema.default({}), tenants: z.array(TenantSchema) }).superRefine((catalog, ctx) => {
   catalog.tenants.forEach((a, i) => {
     catalog.tenants.slice(i + 1).forEach((b) => {
       for (const p of a.replyQueues) {

@@ -69,6 +69,6 @@ describe('run-event bus', () => {
       AGENTS_DIR: join(root, 'agents'),
     });
     const deps = createDeps(config, { blobs: new MemoryBlobStore(), tenants: { get: async () => undefined } });
-    expect((deps.runtime.events as RunEventBus).names).toEqual(['blob', 'audit', 'telemetry']);
+    expect((deps.runtime.events as RunEventBus).names).toEqual(['blob', 'audit', 'usage', 'telemetry']);
   });
 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentRunInput } from '../../shared/agent-runtime/run-types.js';
-import { expectAuditedOnce, expectConsistentRun, faultAgent, faultRuns, isDone, startFaultStack, type FaultStack, type RunStatus } from './fault-kit.js';
+import { expectAuditedOnce, expectConsistentRun, expectMeteredOnce, faultAgent, faultRuns, isDone, startFaultStack, type FaultStack, type RunStatus } from './fault-kit.js';
 
 /**
  * The devhost killed (SIGKILL, at crash points: see devhost/host/crash-points.ts) at each step
@@ -55,6 +55,13 @@ async function expectAllConsistent(inputs: AgentRunInput[], statuses: Map<string
     'contoso',
     inputs.map((i) => i.runId),
     { 'run.started': 1, 'model.called': 2, 'tool.executed': 2, 'run.completed': 1, ...approvalActs },
+  );
+  // ... and metered once: the usage ledger holds one entry per event, whatever ran again.
+  await expectMeteredOnce(
+    stack.azurite.connectionString,
+    'contoso',
+    inputs.map((i) => i.runId),
+    { 'runs.started': 1, 'tool.calls': 2, 'runs.completed': 1 },
   );
   // No request the model refused: every conversation it saw was well formed.
   expect(

@@ -267,3 +267,38 @@ export async function expectAuditedOnce(connectionString: string, tenantId: stri
     expect(counts, runId).toEqual(perRun);
   }
 }
+
+/**
+ * Each run's usage entries (shared/usage/): one per event that carries usage, never two for one
+ * event id, with the counts in `perRun` and the tokens its audited model calls reported.
+ */
+export async function expectMeteredOnce(connectionString: string, tenantId: string, runIds: readonly string[], perRun: Record<string, number>): Promise<void> {
+  const data = new AzureBlobStore({ kind: 'connection-string', connectionString, container: 'agent-data' });
+  const log = new AuditLog(new AzureBlobStore({ kind: 'connection-string', connectionString, container: 'audit' }), data);
+  const prefix = `tenants/${tenantId}/usage/hours/`;
+  const entries: { eventId: string; increments: Record<string, number> }[] = [];
+  for (let startAfter: string | undefined; ;) {
+    const page = await data.list(prefix, 5_000, startAfter === undefined ? {} : { startAfter });
+    for (const item of page) entries.push(JSON.parse(String(await data.get(item.path))) as (typeof entries)[number]);
+    if (page.length < 5_000) break;
+    startAfter = page[page.length - 1]?.path;
+  }
+  for (const runId of runIds) {
+    const mine = entries.filter((e) => e.eventId.startsWith(`${runId}:`));
+    const ids = mine.map((e) => e.eventId);
+    expect(new Set(ids).size, `${runId}: ${ids.join(', ')}`).toBe(ids.length);
+    const counts: Record<string, number> = {};
+    let tokens = 0;
+    for (const e of mine) {
+      for (const [dimension, value] of Object.entries(e.increments)) {
+        if (dimension.startsWith('tokens.')) tokens += value;
+        else counts[dimension] = (counts[dimension] ?? 0) + value;
+      }
+    }
+    expect(counts, runId).toEqual(perRun);
+    const { items } = await log.page(tenantId, { limit: 100, runId, scanLimit: 100_000 });
+    const audited = items.filter((r) => r.act === 'model.called').reduce((sum, r) => sum + Number(r.details['inputTokens'] ?? 0) + Number(r.details['outputTokens'] ?? 0), 0);
+    expect(tokens, `${runId}: tokens`).toBe(audited);
+    expect(tokens, `${runId}: tokens`).toBeGreaterThan(0);
+  }
+}
