@@ -335,7 +335,11 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
         // The timeout the orchestrator races this call against: a call it has given up on stops
         // here too, instead of running on (and keeping the instance open).
         const controller = new AbortController();
-        const timer = setTimeout(() => controller.abort(), input.timeoutMs ?? run.agent.definition.limits.toolTimeoutMs);
+        let timedOut = false;
+        const timer = setTimeout(() => {
+          timedOut = true;
+          controller.abort();
+        }, input.timeoutMs ?? run.agent.definition.limits.toolTimeoutMs);
         try {
           result = await tool.invoke(args, {
             tenantId: input.tenantId,
@@ -351,6 +355,9 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
         } finally {
           clearTimeout(timer);
         }
+        // Stopped at the deadline the orchestrator races this call against: the same answer as
+        // its durable timer gives, whichever of the two the orchestrator sees first.
+        if (timedOut && !result.ok) result = { ok: false, error: { code: 'timeout', message: 'The tool did not answer in time.' } };
       }
     }
     const resultText = JSON.stringify(result.ok ? result.output : { error: result.error.code, message: result.error.message });
