@@ -15,6 +15,7 @@ import type { RunEvent, RunEventSink } from './run-events.js';
 import { digestOf } from '../audit/audit-record.js';
 import type { ToolOutcome } from './run-types.js';
 import { appLog } from '../telemetry/app-log.js';
+import { isExhausted, type RunBudgetCheck } from '../usage/budget-gate.js';
 import { contentFromJsonText, contentText, NO_CONTENT, type ContentPolicy } from '../telemetry/content-policy.js';
 import { instruments } from '../telemetry/instruments.js';
 import { Attr, SpanKind, context, errorTypeOf, failSpan, runContext, trace, tracer, type Span } from '../telemetry/telemetry.js';
@@ -26,6 +27,11 @@ export interface AgentRuntimeDeps {
   tools: ReadonlyMap<string, Tool>;
   events: RunEventSink;
   nowMs: () => number;
+  /**
+   * The tenant's token budget (shared/usage/budget-gate.ts), asked before each model call: a spent
+   * budget ends the run with `budget_exhausted` instead of calling the model. Unset: no budgets.
+   */
+  budget?: RunBudgetCheck;
   /** The environment's egress rules and the resolver network tools use (egress-request.ts). */
   egress: EgressOptions;
   /** The run's effective egress allow-list: the tenant's entries, limited to the deployment policy. */
@@ -136,6 +142,13 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
     // again (it would answer differently, with new tool-call ids).
     let answer: StoredAnswer | undefined = await conversation.answerAt(count);
     if (answer === undefined) {
+      // The tenant's period budget, from the per-process cache (the overshoot bound: shared/usage/README.md).
+      const budget = await deps.budget?.status(input.tenantId);
+      if (budget && isExhausted(budget)) {
+        const renews = new Date(budget.periodEndMs).toISOString();
+        const message = `the tenant's token budget for this billing period is spent (${budget.used} of ${budget.budget} tokens); it renews at ${renews}`;
+        return { messageCount: count, ...nothing, failure: { code: 'budget_exhausted', message } };
+      }
       let history: ChatMessage[];
       try {
         history = await conversation.read(count);

@@ -13,7 +13,7 @@ import { IncomingActivitySchema, messageText } from './bot-activity.js';
 import { normalizeServiceUrl } from './bot-token-verifier.js';
 import type { BotConversationInput } from './bot-types.js';
 
-export type BotMessagesDeps = Pick<Deps, 'config' | 'catalog' | 'tenants' | 'rateLimiter' | 'botTokens'>;
+export type BotMessagesDeps = Pick<Deps, 'config' | 'catalog' | 'tenants' | 'rateLimiter' | 'botTokens'> & Partial<Pick<Deps, 'budget'>>;
 
 /** Durable instance id of the wrapper orchestration for a run (not a run id: the runs API shows the run itself). */
 export function botConversationInstanceId(runId: string): string {

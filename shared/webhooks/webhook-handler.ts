@@ -24,7 +24,7 @@ import { readWebhookClaims, signatureInvalid, signatureMatches, WEBHOOK_TIMESTAM
  * redelivery answers with the same run id and starts nothing. Under the legacy scheme (delivery
  * id not signed) a signature already accepted for another delivery id is refused (409).
  */
-export type WebhookDeps = Pick<Deps, 'config' | 'catalog' | 'tenants' | 'secrets' | 'rateLimiter' | 'now' | 'requestBlobs'>;
+export type WebhookDeps = Pick<Deps, 'config' | 'catalog' | 'tenants' | 'secrets' | 'rateLimiter' | 'now' | 'requestBlobs'> & Partial<Pick<Deps, 'budget'>>;
 
 const DELIVERY_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Burns the same HMAC work for an unknown tenant or source as for a real one. */
