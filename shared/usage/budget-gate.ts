@@ -1,6 +1,7 @@
 import { AppError } from '../errors.js';
 import type { BudgetGate } from '../runs/admission.js';
-import { billingPeriodAt } from '../tenancy/plan.js';
+import { TenantBlobSpace, type BlobStore } from '../storage/blob-store.js';
+import { billingPeriodAt, type BillingPeriod } from '../tenancy/plan.js';
 import { effectivePlan, type Tenant } from '../tenancy/tenant.js';
 import type { TenantDirectory } from '../tenancy/tenant-directory.js';
 import type { UsageLedger } from './usage-ledger.js';
@@ -33,12 +34,14 @@ export interface BudgetStatus {
   tenantId: string;
   /** Tokens per period (the effective plan's `tokenBudgetPerPeriod`). */
   budget: number;
+  billingPeriod: BillingPeriod;
   /** Tokens counted in the period so far, as of the cached read. */
   used: number;
   periodStartMs: number;
   periodEndMs: number;
   /** `softLimitPercent` of the budget, in tokens. */
   softLimit: number;
+  softLimitPercent: number;
 }
 
 export interface BudgetExhaustion extends BudgetStatus {
@@ -109,7 +112,16 @@ export class TenantBudget implements BudgetGate, RunBudgetCheck {
     const { startMs, endMs } = billingPeriodAt(plan.billingPeriod, nowMs);
     const used = (await this.#usage(tenant.id, startMs, endMs, nowMs)).used;
     const budget = plan.tokenBudgetPerPeriod;
-    return { tenantId: tenant.id, budget, used, periodStartMs: startMs, periodEndMs: endMs, softLimit: Math.ceil((budget * plan.softLimitPercent) / 100) };
+    return {
+      tenantId: tenant.id,
+      budget,
+      billingPeriod: plan.billingPeriod,
+      used,
+      periodStartMs: startMs,
+      periodEndMs: endMs,
+      softLimit: Math.ceil((budget * plan.softLimitPercent) / 100),
+      softLimitPercent: plan.softLimitPercent,
+    };
   }
 
   async #usage(tenantId: string, startMs: number, endMs: number, nowMs: number): Promise<CachedUsage> {
@@ -136,4 +148,55 @@ export class TenantBudget implements BudgetGate, RunBudgetCheck {
     }
     return pending;
   }
+}
+
+/** The run event emitted (once per tenant and period) when a tenant's usage crosses its soft limit. */
+export const SOFT_LIMIT_EVENT = 'budget.soft_limit_reached';
+
+/** True when the status is at or over the soft limit. */
+export function isOverSoftLimit(status: BudgetStatus): boolean {
+  return status.used >= status.softLimit;
+}
+
+/** The write-once marker of a period's soft limit, in the tenant's space (`usage/` is not writable by tools). */
+export function softLimitMarkerPath(status: Pick<BudgetStatus, 'billingPeriod' | 'periodStartMs'>): string {
+  return `usage/budget/soft-limit/${status.billingPeriod}-${new Date(status.periodStartMs).toISOString().slice(0, 10)}.json`;
+}
+
+/** What the marker holds: who claimed the period's soft-limit event, and the event's data (repeated as is on a retry). */
+export interface SoftLimitClaim {
+  eventId: string;
+  /** The activity attempt that claimed it: only the same step re-emits after a failed emit. */
+  claimedBy: string;
+  data: Record<string, unknown>;
+}
+
+/**
+ * Claims the period's soft-limit event (write-once, if-none-match) for `claimedBy` (a run step)
+ * and returns the period's claim: this one when newly written, else the stored one. Only the
+ * step named in it emits the event (and again on its own retry, which finds its claim), so the
+ * event is emitted once per tenant and period across runs, instances and retries.
+ */
+export async function claimSoftLimit(blobs: BlobStore, status: BudgetStatus, claimedBy: string, atMs: number): Promise<SoftLimitClaim> {
+  const space = new TenantBlobSpace(blobs, status.tenantId);
+  const path = softLimitMarkerPath(status);
+  const claim: SoftLimitClaim = {
+    eventId: `${status.tenantId}:${SOFT_LIMIT_EVENT}:${path.slice(path.lastIndexOf('/') + 1, -'.json'.length)}`,
+    claimedBy,
+    data: {
+      budget: status.budget,
+      used: status.used,
+      softLimit: status.softLimit,
+      softLimitPercent: status.softLimitPercent,
+      billingPeriod: status.billingPeriod,
+      periodStart: new Date(status.periodStartMs).toISOString(),
+      periodEnd: new Date(status.periodEndMs).toISOString(),
+      reachedAt: new Date(atMs).toISOString(),
+    },
+  };
+  const written = await space.put(path, JSON.stringify(claim), { contentType: 'application/json', ifNoneMatch: true });
+  if (written.created) return claim;
+  const raw = await space.get(path);
+  // (A marker that vanished between the two calls: nobody else owns it now; this step's claim stands.)
+  return raw ? (JSON.parse(raw.toString('utf8')) as SoftLimitClaim) : claim;
 }
