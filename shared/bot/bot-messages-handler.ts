@@ -24,7 +24,7 @@ export function botConversationInstanceId(runId: string): string {
  * `POST /messages`: a Bot Framework activity (Teams). Order: bot configured (404), Bot Framework
  * token (401), activity shape (400), token `serviceUrl` = activity `serviceUrl` and the signing
  * key endorsed for the activity's `channelId` (401), Teams tenant
- * → our tenant (403 when unknown, suspended or without a bot agent), rate budget (429). A message
+ * → our tenant (403 when unknown, suspended or without a bot agent), rate budget and token budget (429). A message
  * starts `botConversationRun` idempotently (keyed by conversation and activity id, so a channel
  * redelivery starts nothing new) and is acknowledged at once with 202; typing, the run and the
  * reply happen in the orchestration. Other activity types are acknowledged and ignored.
