@@ -2,7 +2,11 @@ import { InvocationContext } from '@azure/functions';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startDevTokenIssuer, type DevTokenIssuer } from '../../devhost/local-services/dev-token-issuer.js';
 import { createBatchActivities } from '../../shared/batch/batch-activities.js';
-import { createBotMessagesHandler } from '../../shared/bot/bot-messages-handler.js';
+import { botConversationInstanceId, createBotMessagesHandler } from '../../shared/bot/bot-messages-handler.js';
+import type { BotConversationInput } from '../../shared/bot/bot-types.js';
+import { createBotActivities } from '../../shared/bot/bot-activities.js';
+import type { ConnectorClient } from '../../shared/bot/connector-client.js';
+import { runIdFor } from '../../shared/runs/admission.js';
 import { createRunsApiHandlers } from '../../shared/http/runs-api.js';
 import { createAgentRequestHandler, DeadLetterReasons, type ReceivedQueueMessage } from '../../shared/queue/agent-request.js';
 import { MemoryBlobStore } from '../../shared/storage/memory-blob-store.js';
@@ -156,7 +160,7 @@ describe('queue', () => {
 });
 
 describe('bot', () => {
-  it('answers 429 with Retry-After, as for a rate-limit refusal; no conversation run starts', async () => {
+  it('tells the user in the conversation (202, a wrapper that only posts the refusal); no agent run starts', async () => {
     spend(BUDGET);
     const serviceUrl = 'https://smba.example.test/emea/';
     const botTokens = { verify: async () => ({ serviceUrl, appId: 'bot-app', endorsements: ['msteams'] }) };
@@ -172,11 +176,51 @@ describe('bot', () => {
       text: 'hello',
       channelData: { tenant: { id: TEAMS_TID } },
     };
-    const res = answer(await handler(request({ method: 'POST', path: '/messages', token: 'bot-token', json: activity }), invocation(fx.logs)));
+    const send = async () => answer(await handler(request({ method: 'POST', path: '/messages', token: 'bot-token', json: activity }), invocation(fx.logs)));
+    const res = await send();
+    expect(res.status).toBe(202);
+    expect(res.body).toEqual({ refused: 'budget_exhausted' });
+    expect(fx.client.starts).toHaveLength(1);
+    const start = fx.client.starts[0] as { name: string; instanceId: string; input: BotConversationInput };
+    expect(start.name).toBe('botConversationRun');
+    expect(start.instanceId).toBe(botConversationInstanceId(runIdFor('contoso', 'bot', 'conv-1\nact-1')));
+    expect(start.input.refusal).toEqual({ code: 'budget_exhausted', message: expect.stringContaining('renews on 2027-01-01 (UTC)') });
+    // A channel redelivery starts nothing new.
+    expect((await send()).status).toBe(202);
+    expect(fx.client.starts).toHaveLength(1);
+  });
+
+  it('the reply activity posts the refusal as the message', async () => {
+    const posted: { text?: string }[] = [];
+    const connector = { reply: async (_url: string, _conversation: string, activity: { text?: string }) => (posted.push(activity), { delivered: true, status: 201 }) };
+    const bot = createBotActivities({ connector: connector as unknown as ConnectorClient, blobs: new MemoryBlobStore() });
+    const conversation = { serviceUrl: 'https://smba.example.test/', conversationId: 'conv-1', replyToId: 'act-1', channelId: 'msteams', bot: { id: 'b' }, user: { id: 'u' } };
+    await bot.postReply({ tenantId: 'contoso', runId: 'contoso--x', conversation, notice: 'Budget spent.' });
+    expect(posted.map((a) => a.text)).toEqual(['Budget spent.']);
+  });
+
+  it('a rate-limit refusal still answers 429 (only the budget is told in the conversation)', async () => {
+    const limited = tenants.map((t) => (t.id === 'contoso' ? { ...t, rateLimitPerMinute: 1 } : t));
+    const directory = new StaticTenantDirectory(limited);
+    const serviceUrl = 'https://smba.example.test/emea/';
+    const botTokens = { verify: async () => ({ serviceUrl, appId: 'bot-app', endorsements: ['msteams'] }) };
+    const handler = createBotMessagesHandler({ ...fx.deps, tenants: directory, botTokens }, () => fx.client.asClient());
+    const activity = (id: string) => ({
+      type: 'message',
+      id,
+      serviceUrl,
+      channelId: 'msteams',
+      from: { id: 'user-1' },
+      recipient: { id: 'bot-1' },
+      conversation: { id: 'conv-1' },
+      text: 'hello',
+      channelData: { tenant: { id: TEAMS_TID } },
+    });
+    const send = async (id: string) => answer(await handler(request({ method: 'POST', path: '/messages', token: 'bot-token', json: activity(id) }), invocation(fx.logs)));
+    expect((await send('a')).status).toBe(202);
+    const res = await send('b');
     expect(res.status).toBe(429);
-    expect(res.headers.get('retry-after')).toBe(RETRY_AFTER);
-    expect(res.body['code']).toBe('budget_exhausted');
-    expect(fx.client.starts).toHaveLength(0);
+    expect(res.body['code']).toBe('rate_limited');
   });
 });
 
