@@ -31,6 +31,7 @@ import { RunTelemetrySink } from './telemetry/run-telemetry-sink.js';
 import { startTelemetry, type TelemetryRuntime } from './telemetry/telemetry-sdk.js';
 import { appLog } from './telemetry/app-log.js';
 import { UsageLedger } from './usage/usage-ledger.js';
+import { TenantBudget } from './usage/budget-gate.js';
 
 /**
  * Everything handlers need, built once per process, read-only. Each feature declares the slice it
@@ -68,6 +69,8 @@ export interface Deps {
   readonly telemetry: TelemetryRuntime;
   /** The tenants' usage ledgers (shared/usage/): hourly buckets per dimension, fed by the run-event bus. */
   readonly usage: UsageLedger;
+  /** Per-tenant token budgets: the admission path's budget gate (every door) over cached period usage. */
+  readonly budget: TenantBudget;
 }
 
 export interface DepsOverrides {
@@ -92,6 +95,7 @@ export interface DepsOverrides {
   botConnector?: ConnectorClient;
   telemetry?: TelemetryRuntime;
   usage?: UsageLedger;
+  budget?: TenantBudget;
 }
 
 /**
@@ -179,6 +183,8 @@ export function createDeps(config: AppConfig, overrides: DepsOverrides = {}): De
     );
   // A run may reach what its tenant lists, and only what the deployment policy also allows.
   const egress = { local: config.environment === 'local', resolve: systemResolver };
+  // One cache of period usage per process, shared by admission (every door) and the callModel activity.
+  const budget = overrides.budget ?? new TenantBudget({ usage: usageReader, tenants, now, cacheTtlMs: config.budget.cacheTtlMs });
   const egressAllowList = async (tenantId: string): Promise<readonly string[]> =>
     effectiveEgressAllowList((await tenants.get(tenantId))?.egressAllowList ?? [], config.egressAllowList, egress);
   return {
@@ -194,6 +200,7 @@ export function createDeps(config: AppConfig, overrides: DepsOverrides = {}): De
       tools,
       events,
       nowMs: now,
+      budget,
       egress,
       egressAllowList,
       telemetry: {
@@ -231,6 +238,7 @@ export function createDeps(config: AppConfig, overrides: DepsOverrides = {}): De
       }),
     telemetry,
     usage: usageReader,
+    budget,
   };
 }
 

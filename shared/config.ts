@@ -113,6 +113,8 @@ const ConfigSchema = z
       .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/?$/, 'must be a blob folder such as control-plane/tenants/')
       .default('control-plane/tenants/'),
     TENANT_CACHE_TTL_MS: z.coerce.number().int().min(0).max(3_600_000).default(60_000),
+    /** How long each tenant's period token usage is reused per instance for budget checks (the overshoot bound, shared/usage/README.md). */
+    BUDGET_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(15_000),
     /** Token authority; issuers are `<authority>/<tid>/v2.0`. Local: the devhost's development issuer. */
     AUTH_AUTHORITY: z.url().optional(),
     /** Accepted token audiences (comma-separated): the API's app id URI and/or client id. */
@@ -318,6 +320,8 @@ export interface AppConfig {
   };
   secrets: { kind: 'local-file'; path: string } | { kind: 'key-vault'; vaultUrl: string; cacheTtlMs: number };
   frontDoor: { maxBodyBytes: number; defaultRateLimitPerMinute: number };
+  /** Per-tenant token budgets (shared/usage/budget-gate.ts). */
+  budget: { cacheTtlMs: number };
   batch: {
     /** NCRONTAB of the `batchScheduler` timer. */
     schedulerSchedule: string;
@@ -421,6 +425,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
         ? { kind: 'local-file', path: c.LOCAL_SECRETS_FILE }
         : { kind: 'key-vault', vaultUrl: c.KEY_VAULT_URL ?? '', cacheTtlMs: c.SECRET_CACHE_TTL_MS },
     frontDoor: { maxBodyBytes: c.HTTP_MAX_BODY_BYTES, defaultRateLimitPerMinute: c.RATE_LIMIT_DEFAULT_PER_MINUTE },
+    budget: { cacheTtlMs: c.BUDGET_CACHE_TTL_MS },
     batch: {
       schedulerSchedule: c.BATCH_SCHEDULER_SCHEDULE,
       catchUpMs: c.BATCH_SCHEDULER_CATCH_UP_MS,

@@ -15,6 +15,16 @@ import type { RunEvent, RunEventSink } from './run-events.js';
 import { digestOf } from '../audit/audit-record.js';
 import type { ToolOutcome } from './run-types.js';
 import { appLog } from '../telemetry/app-log.js';
+import {
+  claimSoftLimit,
+  isExhausted,
+  isOverSoftLimit,
+  softLimitMarkerPath,
+  SOFT_LIMIT_EVENT,
+  type BudgetStatus,
+  type RunBudgetCheck,
+  type SoftLimitClaim,
+} from '../usage/budget-gate.js';
 import { contentFromJsonText, contentText, NO_CONTENT, type ContentPolicy } from '../telemetry/content-policy.js';
 import { instruments } from '../telemetry/instruments.js';
 import { Attr, SpanKind, context, errorTypeOf, failSpan, runContext, trace, tracer, type Span } from '../telemetry/telemetry.js';
@@ -26,6 +36,11 @@ export interface AgentRuntimeDeps {
   tools: ReadonlyMap<string, Tool>;
   events: RunEventSink;
   nowMs: () => number;
+  /**
+   * The tenant's token budget (shared/usage/budget-gate.ts), asked before each model call: a spent
+   * budget ends the run with `budget_exhausted` instead of calling the model. Unset: no budgets.
+   */
+  budget?: RunBudgetCheck;
   /** The environment's egress rules and the resolver network tools use (egress-request.ts). */
   egress: EgressOptions;
   /** The run's effective egress allow-list: the tenant's entries, limited to the deployment policy. */
@@ -80,6 +95,35 @@ function toolsForModel(run: StoredRun, tools: ReadonlyMap<string, Tool>): ChatTo
 
 export function createAgentActivities(deps: AgentRuntimeDeps) {
   const emit = (e: Omit<RunEvent, 'at'>): Promise<void> => deps.events.emit({ ...e, at: new Date(deps.nowMs()).toISOString() });
+  /** Soft-limit claims known to exist, by tenant and period: the marker is read once per process, not per model call. */
+  const softLimitClaims = new Map<string, SoftLimitClaim>();
+
+  /**
+   * Emits `budget.soft_limit_reached` once per tenant and period: the step that claims the
+   * period's write-once marker emits it (again, with the same event id and data, on its retry,
+   * on whichever instance that runs). The bus's telemetry subscriber counts it
+   * (`agent.budget.soft_limits`), the audit trail records it.
+   */
+  async function noteSoftLimit(input: CallModelInput, budget: BudgetStatus): Promise<void> {
+    const key = `${budget.tenantId}/${softLimitMarkerPath(budget)}`;
+    const step = `${input.runId}#${input.turn}`;
+    let claim = softLimitClaims.get(key);
+    if (!claim) {
+      claim = await claimSoftLimit(deps.blobs, budget, step, deps.nowMs());
+      softLimitClaims.set(key, claim);
+    }
+    if (claim.claimedBy !== step) return;
+    await emit({
+      eventId: claim.eventId,
+      type: SOFT_LIMIT_EVENT,
+      tenantId: input.tenantId,
+      runId: input.runId,
+      correlationId: input.correlationId,
+      ...(input.trace ? { trace: input.trace } : {}),
+      data: claim.data,
+    });
+  }
+
   const providerName = deps.telemetry?.providerName ?? 'openai';
   const content = deps.telemetry?.content ?? NO_CONTENT;
 
@@ -136,6 +180,15 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
     // again (it would answer differently, with new tool-call ids).
     let answer: StoredAnswer | undefined = await conversation.answerAt(count);
     if (answer === undefined) {
+      // The tenant's period budget, from the per-process cache (the overshoot bound: shared/usage/README.md).
+      const budget = await deps.budget?.status(input.tenantId);
+      // Crossing the soft limit is noted first, so a jump straight past the budget still reports it.
+      if (budget && isOverSoftLimit(budget)) await noteSoftLimit(input, budget);
+      if (budget && isExhausted(budget)) {
+        const renews = new Date(budget.periodEndMs).toISOString();
+        const message = `the tenant's token budget for this billing period is spent (${budget.used} of ${budget.budget} tokens); it renews at ${renews}`;
+        return { messageCount: count, ...nothing, failure: { code: 'budget_exhausted', message } };
+      }
       let history: ChatMessage[];
       try {
         history = await conversation.read(count);

@@ -6,7 +6,8 @@ import type { RunTrace } from '../telemetry/trace-context.js';
 
 /**
  * The runtime's event feed: `run.started`, `model.called`, `tool.executed`,
- * `approval.requested` / `approval.decided`, `run.completed` / `run.failed`. One small
+ * `approval.requested` / `approval.decided`, `run.completed` / `run.failed`,
+ * `budget.soft_limit_reached` (once per tenant and billing period). One small
  * interface so telemetry and the audit trail can plug in. Events may repeat when an activity
  * is retried (at-least-once); `eventId` is stable per occurrence so consumers can deduplicate.
  */

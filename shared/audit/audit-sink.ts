@@ -127,6 +127,21 @@ export class AuditRunEventSink implements RunEventSink {
           actor: await this.#agentActor(event),
           details: { error: String(d['error'] ?? '').slice(0, MAX_ERROR_CHARS), turns: d['turns'] },
         };
+      case 'budget.soft_limit_reached':
+        // Once per tenant and period (a write-once marker decides which run step emits it).
+        return {
+          ...base,
+          act: 'budget.soft_limit_reached',
+          actor: { kind: 'system', id: 'budget' },
+          details: {
+            budget: d['budget'],
+            used: d['used'],
+            softLimit: d['softLimit'],
+            softLimitPercent: d['softLimitPercent'],
+            periodStart: d['periodStart'],
+            periodEnd: d['periodEnd'],
+          },
+        };
       default:
         // model.waiting and other progress events are not security-relevant acts.
         return undefined;

@@ -3,10 +3,11 @@ import { runIdFor } from '../runs/admission.js';
 import type { Deps } from '../composition-root.js';
 import { isAppErrorShape } from '../errors.js';
 import { TenantBlobSpace } from '../storage/blob-store.js';
+import { exhaustionOf, isExhausted } from '../usage/budget-gate.js';
 import { mapPayloadToInput } from '../webhooks/payload-mapping.js';
 import type { BatchItem, BatchRunInput, BatchSummaryInput, PrepareBatchOutput } from './batch-types.js';
 
-export type BatchActivityDeps = Pick<Deps, 'catalog'> & { runtime: Pick<Deps['runtime'], 'blobs'> };
+export type BatchActivityDeps = Pick<Deps, 'catalog'> & { runtime: Pick<Deps['runtime'], 'blobs' | 'budget' | 'nowMs'> };
 
 function inputText(input: unknown): string {
   return typeof input === 'string' ? input : JSON.stringify(input ?? null);
@@ -36,8 +37,20 @@ export function createBatchActivities(deps: BatchActivityDeps): {
       } else {
         sources = (input.input.items ?? []).map((item, index) => ({ source: `items[${index}]`, item }));
       }
+      // A spent token budget starts none of the batch's runs: each item is recorded with the reason.
+      const budget = await deps.runtime.budget?.status(input.tenantId);
+      const spent = budget && isExhausted(budget) ? exhaustionOf(budget, deps.runtime.nowMs()) : undefined;
       const items: BatchItem[] = sources.map(({ source, item }, index) => {
         const runId = runIdFor(input.tenantId, 'batch', `${input.batchId}#${index}`);
+        if (spent) {
+          const renews = new Date(spent.periodEndMs).toISOString();
+          return {
+            runId,
+            input: { inline: '' },
+            source,
+            rejected: `budget_exhausted: the tenant's token budget for this billing period is spent (${spent.used} of ${spent.budget} tokens); it renews at ${renews}`,
+          };
+        }
         try {
           return { runId, input: { inline: inputText(mapPayloadToInput(input.input.template, item)) }, source };
         } catch (error) {

@@ -37,7 +37,9 @@ export function createBotActivities(deps: BotActivityDeps): {
       if (text === undefined && input.answerRef) {
         text = (await new TenantBlobSpace(deps.blobs, input.tenantId).get(input.answerRef))?.toString('utf8');
       }
-      if (text === undefined || input.failure) {
+      if (input.notice !== undefined) {
+        text = input.notice;
+      } else if (text === undefined || input.failure) {
         text = 'Sorry, I could not finish that request. Please try again later.';
       }
       if (text.length > MAX_REPLY_CHARS) text = `${text.slice(0, MAX_REPLY_CHARS)}\n\n…(answer shortened)`;

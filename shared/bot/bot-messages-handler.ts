@@ -3,9 +3,9 @@ import { currentTraceparent, noteTenant } from '../telemetry/invocation-tracing.
 import { buildRunInput } from '../agent-runtime/run-input.js';
 import { resolveAgentTree } from '../agent-runtime/start-run.js';
 import type { Deps } from '../composition-root.js';
-import { ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
+import { ForbiddenError, NotFoundError, ValidationError, isAppErrorShape } from '../errors.js';
 import { frontDoor, jsonResponse } from '../http/front-door.js';
-import { admitRun } from '../runs/admission.js';
+import { admitRun, runIdFor } from '../runs/admission.js';
 import { UnauthorizedError } from '../http/http-errors.js';
 import { parseJson, readBodyWithLimit, requireJsonContentType } from '../http/request-body.js';
 import type { DurableClientFactory } from '../http/runs-api.js';
@@ -13,7 +13,7 @@ import { IncomingActivitySchema, messageText } from './bot-activity.js';
 import { normalizeServiceUrl } from './bot-token-verifier.js';
 import type { BotConversationInput } from './bot-types.js';
 
-export type BotMessagesDeps = Pick<Deps, 'config' | 'catalog' | 'tenants' | 'rateLimiter' | 'botTokens'>;
+export type BotMessagesDeps = Pick<Deps, 'config' | 'catalog' | 'tenants' | 'rateLimiter' | 'botTokens'> & Partial<Pick<Deps, 'budget'>>;
 
 /** Durable instance id of the wrapper orchestration for a run (not a run id: the runs API shows the run itself). */
 export function botConversationInstanceId(runId: string): string {
@@ -24,7 +24,8 @@ export function botConversationInstanceId(runId: string): string {
  * `POST /messages`: a Bot Framework activity (Teams). Order: bot configured (404), Bot Framework
  * token (401), activity shape (400), token `serviceUrl` = activity `serviceUrl` and the signing
  * key endorsed for the activity's `channelId` (401), Teams tenant
- * → our tenant (403 when unknown, suspended or without a bot agent), rate budget (429). A message
+ * → our tenant (403 when unknown, suspended or without a bot agent), rate budget (429). A spent token budget is answered in the conversation: the wrapper starts
+ * with a `refusal` and only posts it (no agent run). A message
  * starts `botConversationRun` idempotently (keyed by conversation and activity id, so a channel
  * redelivery starts nothing new) and is acknowledged at once with 202; typing, the run and the
  * reply happen in the orchestration. Other activity types are acknowledged and ignored.
@@ -62,11 +63,26 @@ export function createBotMessagesHandler(deps: BotMessagesDeps, getClient: Durab
     if (tenant.status === 'suspended') throw new ForbiddenError(`Tenant "${tenant.id}" is suspended.`, 'tenant_suspended');
     if (!tenant.botAgent) throw new ForbiddenError(`Tenant "${tenant.id}" has no bot agent.`, 'bot_not_enabled');
     noteTenant(tenant.id);
-    const { runId } = await admitRun(deps, { door: 'bot', tenant, agentId: tenant.botAgent, idempotencyKey: `${activity.conversation.id}\n${activity.id}` });
+    const idempotencyKey = `${activity.conversation.id}\n${activity.id}`;
+    let runId: string;
+    let refusal: BotConversationInput['refusal'];
+    try {
+      ({ runId } = await admitRun(deps, { door: 'bot', tenant, agentId: tenant.botAgent, idempotencyKey }));
+    } catch (error) {
+      // A spent token budget lasts until the next period: the user is told so in the conversation
+      // (a 429 would only make the channel retry in silence). Other refusals answer as before.
+      if (!isAppErrorShape(error) || error.code !== 'budget_exhausted') throw error;
+      runId = runIdFor(tenant.id, 'bot', idempotencyKey);
+      const renews = (error as { extensions?: { periodEnd?: unknown } }).extensions?.periodEnd;
+      refusal = {
+        code: 'budget_exhausted',
+        message: `Sorry, this workspace has used its AI budget for the current billing period${typeof renews === 'string' ? `; it renews on ${renews.slice(0, 10)} (UTC)` : ''}. Please try again then, or ask your administrator.`,
+      };
+    }
     const instanceId = botConversationInstanceId(runId);
     const client = getClient(door.invocation);
     const existing = await client.getStatus(instanceId).catch(() => undefined);
-    if (existing?.instanceId) return jsonResponse(202, { id: runId });
+    if (existing?.instanceId) return jsonResponse(202, refusal ? { refused: refusal.code } : { id: runId });
 
     const { agent, subAgents } = await resolveAgentTree(deps.catalog, tenant.id, tenant.botAgent);
     const run = buildRunInput({
@@ -81,6 +97,7 @@ export function createBotMessagesHandler(deps: BotMessagesDeps, getClient: Durab
     });
     const input: BotConversationInput = {
       run,
+      ...(refusal ? { refusal } : {}),
       conversation: {
         serviceUrl: activity.serviceUrl,
         conversationId: activity.conversation.id,
@@ -96,7 +113,8 @@ export function createBotMessagesHandler(deps: BotMessagesDeps, getClient: Durab
       // A concurrent redelivery won the race: the conversation run exists, which is what we wanted.
       if (!(await client.getStatus(instanceId).catch(() => undefined))?.instanceId) throw error;
     }
-    door.invocation.log(`bot message ${activity.id} from ${tenant.id}: run ${runId}`);
-    return jsonResponse(202, { id: runId });
+    door.invocation.log(`bot message ${activity.id} from ${tenant.id}: ${refusal ? `refused (${refusal.code})` : `run ${runId}`}`);
+    // A refused message names no run: the id would be one that never exists.
+    return jsonResponse(202, refusal ? { refused: refusal.code } : { id: runId });
   });
 }

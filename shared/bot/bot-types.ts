@@ -20,6 +20,11 @@ export interface ConversationRef {
 export interface BotConversationInput {
   conversation: ConversationRef;
   run: AgentRunInput;
+  /**
+   * Admission refused the run for a reason the user should hear (the tenant's token budget is
+   * spent): no agent run starts; the conversation gets `message` as the reply.
+   */
+  refusal?: { code: 'budget_exhausted'; message: string };
 }
 
 export interface BotConversationOutput {
@@ -42,4 +47,6 @@ export interface BotReplyInput {
   answerRef?: string;
   /** Set when the run did not produce an answer. */
   failure?: string;
+  /** Said instead of an answer when no run was started (admission refused it, e.g. the budget is spent). */
+  notice?: string;
 }

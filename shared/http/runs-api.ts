@@ -24,7 +24,7 @@ import { RUN_STATUSES, isFinished, runStatusOf, runSummaryOf, runViewOf, snapsho
  * permission, and spends one request of the tenant's rate budget. Handlers start or query
  * Durable instances and return at once; none calls a model or waits for a run.
  */
-export type RunsApiDeps = Pick<Deps, 'config' | 'catalog' | 'tenants' | 'tokens' | 'rateLimiter' | 'requestBlobs'>;
+export type RunsApiDeps = Pick<Deps, 'config' | 'catalog' | 'tenants' | 'tokens' | 'rateLimiter' | 'requestBlobs'> & Partial<Pick<Deps, 'budget'>>;
 
 /** How a handler reaches the Durable client (`df.getClient(context)` in Azure; a fake in tests). */
 export type DurableClientFactory = (context: InvocationContext) => DurableClient;

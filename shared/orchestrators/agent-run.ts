@@ -153,7 +153,8 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
     }
   }
 
-  function* finish(status: RunEndReason, answer: PayloadRef | undefined): Generator<Task, AgentRunOutput, unknown> {
+  /** Ends the run; `facts` go into the `run.completed` event (e.g. which budget ended it). */
+  function* finish(status: RunEndReason, answer: PayloadRef | undefined, facts: Record<string, string> = {}): Generator<Task, AgentRunOutput, unknown> {
     progress('done');
     const output: AgentRunOutput = {
       status,
@@ -175,6 +176,7 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
           toolCalls,
           usage,
           ...runFacts,
+          ...facts,
           // Who asked for the cancel (the runs API records it in the event), for the audit trail.
           ...(status === 'canceled' && cancel.isCompleted ? { canceledBy: (cancel.result as { requestedBy?: string } | undefined)?.requestedBy } : {}),
         },
@@ -469,6 +471,8 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
       });
       if (model === 'canceled') return yield* finish('canceled', undefined);
       if (model.failure) {
+        // The tenant's period budget is spent: the run ends, like at its own token limit, with `budget_exhausted`.
+        if (model.failure.code === 'budget_exhausted') return yield* finish('budget_exhausted', undefined, { budgetLimit: 'tenant_period' });
         if (model.failure.code === 'conversation_lost') throw new Error(`conversation_lost: ${model.failure.message}`);
         throw new Error(`model call failed (${model.failure.code}): ${model.failure.message}`);
       }

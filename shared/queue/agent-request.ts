@@ -75,6 +75,12 @@ export const DeadLetterReasons = {
   rejected: 'AgentRequestRejected',
   /** Multi-tenant mode: the message does not prove its tenant (unsigned, wrongly signed, stale). */
   unauthenticated: 'AgentRequestUnauthenticated',
+  /**
+   * The tenant's token budget for the billing period is spent (`budget_exhausted`): dead-lettered,
+   * not abandoned, since redelivery cannot succeed before the period ends; the description says
+   * when it renews. Resubmit from the dead-letter queue after that.
+   */
+  budgetExhausted: 'BudgetExhausted',
 } as const;
 
 /**
@@ -159,7 +165,7 @@ function messageIdText(id: ReceivedQueueMessage['messageId']): string | undefine
  * `queuedAgentRun`, which publishes the result there when the run ends.
  */
 export function createAgentRequestHandler(
-  deps: Pick<Deps, 'config' | 'catalog' | 'tenants' | 'secrets' | 'rateLimiter' | 'now'>,
+  deps: Pick<Deps, 'config' | 'catalog' | 'tenants' | 'secrets' | 'rateLimiter' | 'now'> & Partial<Pick<Deps, 'budget'>>,
   getClient: (context: InvocationContext) => DurableClient,
 ) {
   return async (trigger: unknown, context: InvocationContext): Promise<void> => {
@@ -217,7 +223,7 @@ export function createAgentRequestHandler(
 
     let started: { runId: string; created: boolean };
     try {
-      // The admission path every door shares: tenant status, allowed agent, rate budget, run id.
+      // The admission path every door shares: tenant status, allowed agent, rate and token budgets, run id.
       // Variables may only fill in what the agent declares. The run id comes from the idempotency
       // key (else the signature, else the message id) in the queue door's own namespace.
       const declaredVariables = request.variables ? (await deps.catalog.resolve(request.tenantId, request.agent).catch(() => undefined))?.definition.variables : undefined;
@@ -242,6 +248,7 @@ export function createAgentRequestHandler(
         ...(reply ? { reply } : {}),
       });
     } catch (error) {
+      if (isAppErrorShape(error) && error.code === 'budget_exhausted') return deadLetter(DeadLetterReasons.budgetExhausted, `${error.code}: ${error.message}`);
       if (isAppErrorShape(error) && !error.retryable) return deadLetter(DeadLetterReasons.rejected, `${error.code}: ${error.message}`);
       // Transient: leave the message unsettled; the host abandons it and it comes back.
       throw error;

@@ -9,8 +9,8 @@ import type { Tenant } from '../tenancy/tenant.js';
 /**
  * Admission: the one path every door (runs API, webhooks, queue, bot, batches) takes to turn an
  * authenticated caller into a run. It checks, in order, that the tenant exists and is active,
- * that it may run the agent, its rate budget, and the budget hook (per-tenant token budgets
- * plug in here), and it names the run.
+ * that it may run the agent, its rate budget, and its token budget for the billing period (the
+ * budget gate, shared/usage/budget-gate.ts, wired in the composition root), and it names the run.
  *
  * Run ids are namespaced on the server side by door (and, for webhooks, source): a caller's
  * idempotency key only ever names runs of its own door and tenant, so a queue message cannot
@@ -20,7 +20,7 @@ import type { Tenant } from '../tenancy/tenant.js';
 /** The doors runs come through. */
 export type Door = 'api' | 'webhook' | 'queue' | 'bot' | 'batch';
 
-/** Refuses a run over the tenant's budget (the control plane's hook; allows everything until then). */
+/** Refuses a run over the tenant's token budget: throws the door's answer (429 `budget_exhausted` with Retry-After). */
 export interface BudgetGate {
   admit(tenant: Tenant, agentId: string): Promise<void>;
 }
@@ -67,7 +67,7 @@ export function runIdFor(tenantId: string, door: Door, idempotencyKey?: string, 
   return `${tenantId}--${opaque}`;
 }
 
-/** Admits a run or throws the door's answer (404/403 tenant, 403 agent, 429 rate, 400 variables, budget). */
+/** Admits a run or throws the door's answer (404/403 tenant, 403 agent, 429 rate, 400 variables, 429 budget_exhausted). */
 export async function admitRun(deps: AdmissionDeps, request: AdmissionRequest): Promise<Admission> {
   const tenant = typeof request.tenant === 'string' ? await resolveActiveTenant(deps.tenants, request.tenant) : request.tenant;
   if (tenant.status !== 'active') throw new ForbiddenError(`Tenant "${tenant.id}" is suspended.`, 'tenant_suspended');

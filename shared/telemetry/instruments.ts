@@ -27,6 +27,8 @@ export interface Instruments {
   circuitOpenings: Counter;
   /** Queue messages dead-lettered, by `reason`. */
   deadLetters: Counter;
+  /** Tenants whose usage crossed their plan's soft limit, once per tenant and billing period (`tenant.id`). */
+  budgetSoftLimits: Counter;
 }
 
 const TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864];
@@ -59,6 +61,7 @@ export function createInstruments(m: Meter): Instruments {
     modelFallbacks: m.createCounter('agent.model.fallbacks', { unit: '{call}', description: 'Model calls answered by a fallback deployment' }),
     circuitOpenings: m.createCounter('agent.model.circuit.openings', { unit: '{event}', description: 'Model deployment circuits opened' }),
     deadLetters: m.createCounter('agent.queue.dead_letters', { unit: '{message}', description: 'Queue messages dead-lettered, by reason' }),
+    budgetSoftLimits: m.createCounter('agent.budget.soft_limits', { unit: '{event}', description: 'Tenants that crossed their soft token limit, once per billing period' }),
   };
 }
 

@@ -46,6 +46,10 @@ export class RunTelemetrySink implements RunEventSink {
       case 'run.failed':
         this.#runEnded(event, m);
         return;
+      case 'budget.soft_limit_reached':
+        // Emitted once per tenant and period (a write-once marker picks the emitting step).
+        m.budgetSoftLimits.add(1, { [Attr.tenantId]: event.tenantId });
+        return;
       case 'tool.executed':
         m.toolCalls.add(1, {
           [Attr.tenantId]: event.tenantId,

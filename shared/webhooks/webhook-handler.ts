@@ -19,12 +19,12 @@ import { readWebhookClaims, signatureInvalid, signatureMatches, WEBHOOK_TIMESTAM
  * exist: media type (415), size (413), signature headers and freshness (401), then the tenant
  * and source are looked up and the signature verified — a missing tenant, a missing or disabled
  * source and a wrong signature all get the same 401 `webhook_signature_invalid`. Only a verified
- * caller hears about its tenant: suspended (403), then admission (agent, rate budget), JSON
+ * caller hears about its tenant: suspended (403), then admission (agent, rate and token budgets: 429), JSON
  * (400), the source's input mapping (400) and an idempotent start keyed by the delivery id, so a
  * redelivery answers with the same run id and starts nothing. Under the legacy scheme (delivery
  * id not signed) a signature already accepted for another delivery id is refused (409).
  */
-export type WebhookDeps = Pick<Deps, 'config' | 'catalog' | 'tenants' | 'secrets' | 'rateLimiter' | 'now' | 'requestBlobs'>;
+export type WebhookDeps = Pick<Deps, 'config' | 'catalog' | 'tenants' | 'secrets' | 'rateLimiter' | 'now' | 'requestBlobs'> & Partial<Pick<Deps, 'budget'>>;
 
 const DELIVERY_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Burns the same HMAC work for an unknown tenant or source as for a real one. */

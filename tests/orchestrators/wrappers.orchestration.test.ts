@@ -121,6 +121,18 @@ describe('botConversationRun', () => {
     expect(h.engine.getInstance(run.runId)?.status).toBe('Completed');
   });
 
+  it('a run refused at the door (budget spent) only posts the refusal: no typing, no agent run', async () => {
+    const run = runInputFor(testAgent('helpdesk'), 'Hello');
+    const input: BotConversationInput = { conversation, run, refusal: { code: 'budget_exhausted', message: 'Budget spent until 2027-01-01.' } };
+    const record = await h.finished(h.start(Orchestrators.botConversationRun, input, `bot-${run.runId}`));
+    expect(record.status, record.output ?? '').toBe('Completed');
+    expect(outputOf<BotConversationOutput>(record)).toEqual({ runId: run.runId, status: 'budget_exhausted', delivered: true });
+    expect(h.fakes.inputsOf(Activities.botSendTyping)).toEqual([]);
+    expect(h.fakes.inputsOf(Activities.callModel, run.runId)).toEqual([]);
+    expect(h.fakes.inputsOf(Activities.botPostReply, run.runId)).toEqual([{ tenantId: 'contoso', runId: run.runId, conversation, notice: 'Budget spent until 2027-01-01.' }]);
+    expect(h.engine.getInstance(run.runId)).toBeUndefined();
+  });
+
   it('still answers when the typing indicator fails', async () => {
     const run = runInputFor(testAgent('helpdesk'), 'Hello');
     h.fakes.model(run.runId, [{ answer: 'Hi.' }]);
