@@ -26,6 +26,9 @@ export const TERMINAL_STATUSES: ReadonlySet<RuntimeStatus> = new Set(['Completed
 
 export const RUNTIME_STATUSES: readonly RuntimeStatus[] = ['Pending', 'Running', 'Completed', 'ContinuedAsNew', 'Failed', 'Canceled', 'Terminated', 'Suspended'];
 
+/** Every status that is not in {@link TERMINAL_STATUSES}. */
+const NON_TERMINAL_STATUSES: readonly RuntimeStatus[] = RUNTIME_STATUSES.filter((s) => !TERMINAL_STATUSES.has(s));
+
 /** One orchestration instance (the current execution; older generations are not kept). */
 export interface InstanceRecord {
   instanceId: string;
@@ -111,7 +114,11 @@ CREATE TABLE IF NOT EXISTS durable_instances (
   parent_task_id INTEGER
 );
 CREATE INDEX IF NOT EXISTS durable_instances_status ON durable_instances (status);
-CREATE INDEX IF NOT EXISTS durable_instances_created ON durable_instances (created_at);
+-- Lists are ordered by (created_at, instance_id): with this index a page (LIMIT/OFFSET) reads
+-- only the rows up to it instead of sorting every instance. It replaces the index on created_at
+-- alone of earlier databases (a prefix of this one, so redundant).
+DROP INDEX IF EXISTS durable_instances_created;
+CREATE INDEX IF NOT EXISTS durable_instances_created_id ON durable_instances (created_at, instance_id);
 CREATE TABLE IF NOT EXISTS durable_history (
   instance_id TEXT NOT NULL,
   chunk INTEGER NOT NULL,
@@ -463,9 +470,15 @@ export class DurableStore {
     return row ? toInstance(row) : undefined;
   }
 
-  /** Instances that are not in a terminal state. */
+  /**
+   * Instances that are not in a terminal state. Named by status (`IN`, not `NOT IN`) so the status
+   * index finds them: a start reads only the unfinished instances, however many finished ones the
+   * store holds.
+   */
   activeInstances(): InstanceRecord[] {
-    return this.#all<InstanceRow>("SELECT * FROM durable_instances WHERE status NOT IN ('Completed', 'Failed', 'Canceled', 'Terminated') ORDER BY created_at").map(toInstance);
+    return this.#all<InstanceRow>(
+      `SELECT * FROM durable_instances WHERE status IN (${NON_TERMINAL_STATUSES.map((s) => `'${s}'`).join(', ')}) ORDER BY created_at, instance_id`,
+    ).map(toInstance);
   }
 
   /** The history of an instance's current execution, oldest first. */

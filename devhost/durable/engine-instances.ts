@@ -112,6 +112,11 @@ export class InstanceTable {
     return this.#byId.get(instanceId);
   }
 
+  /** How many instances are live in memory (finished ones are retired: their state is only in the store). */
+  get size(): number {
+    return this.#byId.size;
+  }
+
   /** Whether `active` is still the live instance for its id and has messages for an episode. */
   isRunnable(active: ActiveInstance): boolean {
     return this.#byId.get(active.record.instanceId) === active && hasRunnable(active);

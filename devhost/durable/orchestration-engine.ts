@@ -171,6 +171,14 @@ export class OrchestrationEngine {
     return this.#dispatch.whenIdle();
   }
 
+  /**
+   * How many instances the engine holds in memory: the unfinished ones only. A finished instance
+   * is retired at once, so memory does not grow with the number of runs the store holds.
+   */
+  get liveInstances(): number {
+    return this.#instances.size;
+  }
+
   // ---- client operations ----------------------------------------------------------------
 
   /**
