@@ -10,16 +10,11 @@
  * Azure, set STORAGE_BLOB_ACCOUNT_URL (and AUDIT_CONTAINER if not `audit`) and sign in
  * (`az login`): it uses DefaultAzureCredential and needs read access (Storage Blob Data Reader).
  */
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DefaultAzureCredential } from '@azure/identity';
 import { verifyAuditChain } from '../shared/audit/audit-verify.js';
-import { ConfigError, parseConfig } from '../shared/config.js';
-import { AzureBlobStore } from '../shared/storage/azure-blob-store.js';
-import { resolveAppSettings } from '../devhost/host/app-settings.js';
+import { appBlobStore, appConfigOrFail } from './app-storage.js';
 
 const USAGE = `Usage: npm run audit:verify -- --tenant <id> [--json]`;
-const repoRoot = join(import.meta.dirname, '..', '..');
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n\n${USAGE}\n`);
@@ -41,17 +36,8 @@ async function main(): Promise<void> {
     return;
   }
   if (!values.tenant) fail('--tenant is required.');
-  let config;
-  try {
-    config = parseConfig(resolveAppSettings(repoRoot));
-  } catch (error) {
-    if (error instanceof ConfigError) fail(`Invalid settings:\n${error.problems.map((p) => `  - ${p}`).join('\n')}`);
-    throw error;
-  }
-  const store =
-    config.blob.kind === 'identity'
-      ? new AzureBlobStore({ kind: 'identity', accountUrl: config.blob.accountUrl, container: config.auditContainer, credential: new DefaultAzureCredential() })
-      : new AzureBlobStore({ kind: 'connection-string', connectionString: config.blob.connectionString, container: config.auditContainer });
+  const config = appConfigOrFail(fail);
+  const store = appBlobStore(config, config.auditContainer);
   const result = await verifyAuditChain(store, values.tenant);
   if (values.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
   if (result.problem) {

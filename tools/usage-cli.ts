@@ -9,18 +9,13 @@
  * Azure, set STORAGE_BLOB_ACCOUNT_URL and sign in (`az login`): it uses DefaultAzureCredential and
  * needs read access (Storage Blob Data Reader).
  */
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DefaultAzureCredential } from '@azure/identity';
-import { ConfigError, parseConfig } from '../shared/config.js';
-import { AzureBlobStore } from '../shared/storage/azure-blob-store.js';
 import { TENANT_ID_PATTERN } from '../shared/tenancy/tenant.js';
 import { UsageLedger } from '../shared/usage/usage-ledger.js';
 import { usageRange, usageReport, type UsageReport } from '../shared/usage/usage-report.js';
-import { resolveAppSettings } from '../devhost/host/app-settings.js';
+import { appBlobStore, appConfigOrFail } from './app-storage.js';
 
 const USAGE = `Usage: npm run usage -- --tenant <id> [--from <ISO time>] [--to <ISO time>] [--granularity hour|day] [--json]`;
-const repoRoot = join(import.meta.dirname, '..', '..');
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n\n${USAGE}\n`);
@@ -69,17 +64,8 @@ async function main(): Promise<void> {
   } catch (error) {
     fail(`${(error as Error).message} ${((error as { problems?: string[] }).problems ?? []).join('; ')}`);
   }
-  let config;
-  try {
-    config = parseConfig(resolveAppSettings(repoRoot));
-  } catch (error) {
-    if (error instanceof ConfigError) fail(`Invalid settings:\n${error.problems.map((p) => `  - ${p}`).join('\n')}`);
-    throw error;
-  }
-  const store =
-    config.blob.kind === 'identity'
-      ? new AzureBlobStore({ kind: 'identity', accountUrl: config.blob.accountUrl, container: config.blob.container, credential: new DefaultAzureCredential() })
-      : new AzureBlobStore({ kind: 'connection-string', connectionString: config.blob.connectionString, container: config.blob.container });
+  const config = appConfigOrFail(fail);
+  const store = appBlobStore(config, config.blob.container);
   const report = await usageReport(new UsageLedger(store, { now: () => Date.now(), writeRollups: false }), values.tenant, range);
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : table(report));
 }
