@@ -3,7 +3,7 @@ import { duplicateIdProblems, parseDocument } from '../config-document.js';
 import { ForbiddenError, NotFoundError } from '../errors.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { PlansDocumentSchema, type Plans } from './plan.js';
-import { TENANT_ID_PATTERN, TenantCatalogDocumentSchema, TenantCatalogError, TenantSchema, applyPlan, type Tenant } from './tenant.js';
+import { TENANT_ID_PATTERN, TenantCatalogDocumentSchema, TenantCatalogError, TenantSchema, applyPlan, replyQueuePatternsOverlap, type Tenant } from './tenant.js';
 
 /** Where the front doors look tenants up. Implementations validate what they return. */
 export interface TenantDirectory {
@@ -167,7 +167,37 @@ export class BlobTenantDirectory implements TenantDirectory {
     if (tenant.id !== tenantId) throw new TenantCatalogError([`${path}: id "${tenant.id}" does not match the blob name`]);
     const applied = applyPlan(tenant, await this.#loadPlans(), []);
     if (!applied.tenant) throw new TenantCatalogError(applied.problems.map((p) => `${path}: ${p}`));
+    if (applied.tenant.replyQueues.length > 0) await this.#refuseReplyQueueOverlap(applied.tenant);
     return applied.tenant;
+  }
+
+  /**
+   * The file catalog refuses reply queues that overlap across tenants as a whole document; records
+   * in Blob are read one by one, so a record with reply queues is checked against every other
+   * record here (read raw, not through `get`, so two records never wait on each other). A tenant
+   * whose reply queues could match a queue another tenant names is refused (a catalog error), so
+   * one tenant's results never land in a queue another tenant reads.
+   */
+  async #refuseReplyQueueOverlap(tenant: Tenant): Promise<void> {
+    const problems: string[] = [];
+    for (const record of await this.#blobs.list(this.#options.prefix, 1_000)) {
+      const id = record.path.slice(this.#options.prefix.length).replace(/\.yaml$/, '');
+      if (id === tenant.id || !record.path.endsWith('.yaml')) continue;
+      const content = await this.#blobs.get(record.path);
+      if (!content) continue;
+      let other: Tenant;
+      try {
+        other = parseDocument(content.toString('utf8'), record.path, TenantSchema, (found) => new TenantCatalogError(found));
+      } catch {
+        continue; // That record is refused on its own when it is read.
+      }
+      for (const p of tenant.replyQueues) {
+        for (const q of other.replyQueues) {
+          if (replyQueuePatternsOverlap(p, q)) problems.push(`${this.#options.prefix}${tenant.id}.yaml: reply queue "${p}" overlaps "${q}" of tenant ${other.id}`);
+        }
+      }
+    }
+    if (problems.length > 0) throw new TenantCatalogError(problems);
   }
 }
 

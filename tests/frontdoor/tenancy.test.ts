@@ -134,4 +134,20 @@ describe('tenant records in Blob', () => {
     await expect(directory.get('acme')).rejects.toMatchObject({ name: 'TenantCatalogError', status: 500 });
     await expect(directory.get('broken')).rejects.toMatchObject({ problems: [expect.stringContaining('status')] });
   });
+
+  it('refuses a record whose reply queues overlap another tenant’s, as the file catalog does', async () => {
+    const blobs = new MemoryBlobStore();
+    const withQueues = (id: string, queues: string[]) => `${record(id)}replyQueues: [${queues.map((q) => JSON.stringify(q)).join(', ')}]\n`;
+    await blobs.put('cp/contoso.yaml', withQueues('contoso', ['contoso-*']));
+    await blobs.put('cp/fabrikam.yaml', withQueues('fabrikam', ['fabrikam-replies']));
+    await blobs.put('cp/mallory.yaml', withQueues('mallory', ['contoso-replies', 'mallory-*']));
+    const directory = new BlobTenantDirectory(blobs, { prefix: 'cp/', cacheTtlMs: 1000, now: () => 0 });
+    // Reaching contoso's queue through its own record is refused too: either side of an overlap is suspect.
+    await expect(directory.get('mallory')).rejects.toMatchObject({
+      name: 'TenantCatalogError',
+      problems: [expect.stringContaining('reply queue "contoso-replies" overlaps "contoso-*" of tenant contoso')],
+    });
+    await expect(directory.get('contoso')).rejects.toMatchObject({ name: 'TenantCatalogError' });
+    expect((await directory.get('fabrikam'))?.replyQueues).toEqual(['fabrikam-replies']);
+  });
 });
