@@ -371,11 +371,14 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
 
     const started = deps.nowMs();
     let result: ToolResult;
+    // Read once: the tool's input, and the digest the audit trail keeps of it.
+    let argumentsText: string | undefined;
     if (!tool) {
       result = { ok: false, error: { code: 'unknown_tool', message: `There is no tool named "${call.name}".` } };
     } else {
       let args: unknown;
       const text = await readPayload(space, call.arguments);
+      argumentsText = text;
       if (await content.captureContent(input.tenantId)) span.setAttribute(Attr.toolArguments, contentFromJsonText(text));
       try {
         args = text.trim() === '' ? {} : JSON.parse(text);
@@ -430,14 +433,24 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
       outcome: outcome.status,
       ...(result.ok ? {} : { [Attr.errorType]: result.error.code }),
     });
-    await emitToolExecuted(input, outcome, { ...(result.ok ? {} : { error: result.error.code }), durationMs: deps.nowMs() - started, bytes: Buffer.byteLength(resultText) });
+    await emitToolExecuted(
+      input,
+      outcome,
+      { ...(result.ok ? {} : { error: result.error.code }), durationMs: deps.nowMs() - started, bytes: Buffer.byteLength(resultText) },
+      argumentsText,
+    );
     return outcome;
   }
 
   /** `tool.executed` for the outcome that stands; `measured` is known only to the attempt that ran the tool. */
-  async function emitToolExecuted(input: RunToolInput, outcome: ToolOutcome, measured: { error?: string; durationMs: number; bytes: number } | undefined): Promise<void> {
+  async function emitToolExecuted(
+    input: RunToolInput,
+    outcome: ToolOutcome,
+    measured: { error?: string; durationMs: number; bytes: number } | undefined,
+    argumentsText?: string,
+  ): Promise<void> {
     const { call } = input;
-    const space = new TenantBlobSpace(deps.blobs, input.tenantId);
+    const text = argumentsText ?? ('inline' in call.arguments ? call.arguments.inline : await readPayload(new TenantBlobSpace(deps.blobs, input.tenantId), call.arguments));
     await emit({
       eventId: `${input.runId}:tool.executed:${call.id}`,
       type: 'tool.executed',
@@ -448,7 +461,7 @@ export function createAgentActivities(deps: AgentRuntimeDeps) {
       data: {
         callId: call.id,
         tool: call.name,
-        argumentsDigest: 'inline' in call.arguments ? digestOf(call.arguments.inline) : digestOf(await readPayload(space, call.arguments)),
+        argumentsDigest: digestOf(text),
         ok: outcome.status === 'ok',
         ...(measured ?? {}),
       },
