@@ -148,6 +148,8 @@ export interface ApprovalDecision {
   approved: boolean;
   comment?: string;
   decidedBy?: string;
+  /** Whether `decidedBy` is a user or an application (for the audit trail). */
+  decidedByKind?: 'user' | 'app';
 }
 
 export const RUN_EVENTS = {

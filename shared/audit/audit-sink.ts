@@ -100,7 +100,7 @@ export class AuditRunEventSink implements RunEventSink {
         return {
           ...base,
           act: 'approval.decided',
-          actor: { kind: 'user', id: String(d['decidedBy'] ?? 'unknown') },
+          actor: { kind: typeof d['decidedByKind'] === 'string' ? d['decidedByKind'] : 'user', id: String(d['decidedBy'] ?? 'unknown') },
           details: { toolCallId: d['toolCallId'], tool: d['tool'], approved: d['approved'], ...(typeof d['comment'] === 'string' ? { comment: d['comment'] } : {}) },
         };
       case 'approval.timed_out':
@@ -110,7 +110,10 @@ export class AuditRunEventSink implements RunEventSink {
           return {
             ...base,
             act: 'run.canceled',
-            actor: typeof d['canceledBy'] === 'string' ? { kind: 'user', id: d['canceledBy'] } : { kind: 'unknown', id: 'unknown' },
+            actor:
+              typeof d['canceledBy'] === 'string'
+                ? { kind: typeof d['canceledByKind'] === 'string' ? d['canceledByKind'] : 'user', id: d['canceledBy'] }
+                : { kind: 'unknown', id: 'unknown' },
             details: { turns: d['turns'], usage: d['usage'] },
           };
         }

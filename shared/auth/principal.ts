@@ -86,6 +86,11 @@ export function initiatorOf(principal: Principal): Initiator {
   return { kind: 'app', id: appId, onBehalfOf: principal.objectId ?? principal.subject };
 }
 
+/** What {@link actorOf} names: a signed-in user (delegated token) or an application (app-only token). */
+export function actorKindOf(principal: Principal): 'user' | 'app' {
+  return principal.kind === 'delegated' ? 'user' : 'app';
+}
+
 /** The identity recorded as having made a decision (e.g. an approval): the user when there is one. */
 export function actorOf(principal: Principal): string {
   return principal.kind === 'delegated' ? (principal.objectId ?? principal.subject) : (principal.clientAppId ?? principal.objectId ?? principal.subject);

@@ -6,7 +6,17 @@ import { startAgentRun, tenantOfRunId } from '../agent-runtime/start-run.js';
 import { Orchestrators } from '../agent-runtime/activity-catalog.js';
 import { RUN_EVENTS, type ApprovalDecision } from '../agent-runtime/run-types.js';
 import { bearerTokenFrom } from '../auth/entra-token-verifier.js';
-import { RunPermission, actorOf, type Permission, initiatorOf, requirePermission, requireTenantMatch, tenantMismatchError, type Principal } from '../auth/principal.js';
+import {
+  RunPermission,
+  actorKindOf,
+  actorOf,
+  type Permission,
+  initiatorOf,
+  requirePermission,
+  requireTenantMatch,
+  tenantMismatchError,
+  type Principal,
+} from '../auth/principal.js';
 import type { Deps } from '../composition-root.js';
 import { ForbiddenError, NotFoundError, ValidationError } from '../errors.js';
 import { TenantBlobSpace } from '../storage/blob-store.js';
@@ -220,6 +230,7 @@ export function createRunsApiHandlers(deps: RunsApiDeps, getClient: DurableClien
       approved: body.approved,
       ...(body.comment === undefined ? {} : { comment: body.comment }),
       decidedBy: actorOf(principal),
+      decidedByKind: actorKindOf(principal),
     };
     await client.raiseEvent(runId, RUN_EVENTS.approval, decision);
     return jsonResponse(202, { id: runId, toolCallId: body.toolCallId, approved: body.approved, statusUrl: runUrl(request, tenant.id, runId) });
@@ -233,7 +244,7 @@ export function createRunsApiHandlers(deps: RunsApiDeps, getClient: DurableClien
     const status = runStatusOf(await readRun(client, tenant.id, runId));
     if (isFinished(status)) throw new ConflictError('run_finished', `Run ${runId} has already finished (${status}).`);
     // The orchestrator listens for `cancel` from its first step and stops at the next one.
-    await client.raiseEvent(runId, RUN_EVENTS.cancel, { requestedBy: actorOf(principal), correlationId: door.correlationId });
+    await client.raiseEvent(runId, RUN_EVENTS.cancel, { requestedBy: actorOf(principal), requestedByKind: actorKindOf(principal), correlationId: door.correlationId });
     return jsonResponse(202, { id: runId, status, statusUrl: runUrl(request, tenant.id, runId) });
   });
 

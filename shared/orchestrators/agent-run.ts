@@ -178,7 +178,7 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
           ...runFacts,
           ...facts,
           // Who asked for the cancel (the runs API records it in the event), for the audit trail.
-          ...(status === 'canceled' && cancel.isCompleted ? { canceledBy: (cancel.result as { requestedBy?: string } | undefined)?.requestedBy } : {}),
+          ...(status === 'canceled' && cancel.isCompleted ? canceledByOf(cancel.result) : {}),
         },
       },
       bookkeeping,
@@ -499,4 +499,13 @@ export function* agentRunOrchestrator(context: OrchestrationContext): Generator<
     );
     throw error;
   }
+}
+
+/** Who asked for the cancel, from the `cancel` event the runs API raises (for the audit trail). */
+function canceledByOf(payload: unknown): { canceledBy?: string; canceledByKind?: string } {
+  const p = payload as { requestedBy?: unknown; requestedByKind?: unknown } | undefined;
+  return {
+    ...(typeof p?.requestedBy === 'string' ? { canceledBy: p.requestedBy } : {}),
+    ...(typeof p?.requestedByKind === 'string' ? { canceledByKind: p.requestedByKind } : {}),
+  };
 }

@@ -407,7 +407,7 @@ describe('runs API: approvals and cancel', () => {
     const res = await approve({ toolCallId: 'call_1', approved: true, comment: 'ok to send' }, await token({ roles: [], scopes: ['Runs.Approve'], objectId: 'approver-oid' }));
     expect(res.status).toBe(202);
     expect(fx.client.events).toEqual([
-      { instanceId: runId, eventName: 'approval', eventData: { toolCallId: 'call_1', approved: true, comment: 'ok to send', decidedBy: 'approver-oid' } },
+      { instanceId: runId, eventName: 'approval', eventData: { toolCallId: 'call_1', approved: true, comment: 'ok to send', decidedBy: 'approver-oid', decidedByKind: 'user' } },
     ]);
   });
 

@@ -171,3 +171,29 @@ describe('audit subscriber on the run-event bus', () => {
     expect(trail[2]?.details).toMatchObject({ approved: true, comment: 'ok' });
   });
 });
+
+describe('audit subscriber: who decided or canceled', () => {
+  it('records an application (app-only token) as an app, not as a user', async () => {
+    const records = new MemoryBlobStore();
+    const blobs = new MemoryBlobStore();
+    const sink = new AuditRunEventSink(new AuditLog(records, blobs), blobs);
+    const base = { tenantId: tenant, runId: 'contoso--r2', correlationId: 'c2', at: '2026-01-01T00:00:00.000Z' };
+    await sink.emit({
+      ...base,
+      eventId: 'contoso--r2:approval.decided:t1',
+      type: 'approval.decided',
+      data: { toolCallId: 't1', tool: 'send_reply', approved: false, decidedBy: 'client-app', decidedByKind: 'app' },
+    });
+    await sink.emit({
+      ...base,
+      eventId: 'contoso--r2:run.completed',
+      type: 'run.completed',
+      data: { status: 'canceled', canceledBy: 'client-app', canceledByKind: 'app', turns: 1 },
+    });
+    const trail = (await new AuditLog(records, blobs).page(tenant, { limit: 10 })).items.reverse();
+    expect(trail.map((r) => [r.act, r.actor])).toEqual([
+      ['approval.decided', { kind: 'app', id: 'client-app' }],
+      ['run.canceled', { kind: 'app', id: 'client-app' }],
+    ]);
+  });
+});
